@@ -1,0 +1,135 @@
+"""Command line for the Liaison and Diversion hub.
+
+    python manage.py init-db                      apply migrations, seed code lists
+    python manage.py seed-demo [--requests N] [--if-empty]
+    python manage.py create-user                  prompts for everything, password included
+    python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
+"""
+
+import argparse
+import getpass
+import os
+import secrets
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from sqlmodel import func, select
+
+from models import Team, User
+from models.codes import Role
+from services import accounts, db, schema
+from services.config import load_config
+from services.errors import InputErrors
+
+DEMO_PASSWORD_FILE = Path("data/demo-password.txt")
+
+
+def init_db(_arguments) -> None:
+    engine = db.get_engine()
+    db.check_connection(engine)
+    schema.upgrade(engine)
+    with db.writing(engine) as session:
+        added = schema.seed_code_lists(session)
+        accounts.check_roles(session)
+    print(f"Database ready at {engine.url.render_as_string(hide_password=True)} ({added} codes added).")
+
+
+def _demo_password() -> str:
+    configured = load_config().demo_password
+    if configured:
+        return configured
+    if DEMO_PASSWORD_FILE.exists():
+        return DEMO_PASSWORD_FILE.read_text(encoding="utf-8").strip()
+    password = secrets.token_urlsafe(12)
+    DEMO_PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
+    DEMO_PASSWORD_FILE.write_text(password + "\n", encoding="utf-8")
+    DEMO_PASSWORD_FILE.chmod(0o600)
+    return password
+
+
+def seed_demo(arguments) -> None:
+    from sample_data.generator import generate
+
+    engine = db.get_engine()
+    with db.reading(engine) as session:
+        has_users = session.exec(select(func.count()).select_from(User)).one() > 0
+    password = _demo_password()
+    if has_users and arguments.if_empty:
+        print("Demo data already present; nothing added.")
+    else:
+        started = time.perf_counter()
+        summary = generate(engine, requests=arguments.requests, demo_password=password,
+                           progress=_print_progress)
+        print(f"\nDemo data written in {time.perf_counter() - started:.1f} s: {summary}")
+    print("Demo accounts: admin, lead, practitioner (and more practitioners), password:", password)
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+    print(f"\r  {stage}: {done:,} of {total:,}", end="", flush=True)
+
+
+def create_user(_arguments) -> None:
+    engine = db.get_engine()
+    username = input("Username: ")
+    full_name = input("Full name: ")
+    role = input(f"Role ({', '.join(Role.choices())}): ").strip()
+    team_name = input("Team name (created if new): ").strip()
+    password = getpass.getpass("Temporary password (they change it at first sign-in): ")
+    try:
+        with db.writing(engine) as session:
+            team = session.exec(select(Team).where(Team.name == team_name)).first()
+            if team is None:
+                team = Team(name=team_name)
+                session.add(team)
+                session.flush()
+            accounts.create_user(session, None, accounts.NewUser(username, full_name, role, team.id, password))
+    except InputErrors as refused:
+        for field, message in refused.errors.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"Created {username.strip()} ({role}) in {team_name}.")
+
+
+def backup(arguments) -> None:
+    engine = db.get_engine()
+    if engine.dialect.name != "sqlite":
+        raise SystemExit("For PostgreSQL use pg_dump, for example: pg_dump --format=custom -f backup.dump DBNAME")
+    target = Path(arguments.path)
+    if target.exists():
+        raise SystemExit(f"{target} exists already; choose a new file name.")
+    source = sqlite3.connect(engine.url.database)
+    destination = sqlite3.connect(target)
+    try:
+        # The online backup API copies a consistent snapshot even while others write; a file
+        # copy of a WAL database can miss committed pages still in the -wal file.
+        source.backup(destination, pages=1024)
+    finally:
+        destination.close()
+        source.close()
+    print(f"Backed up to {target} ({target.stat().st_size:,} bytes).")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="manage.py", description="Liaison and Diversion hub")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init-db", help="apply migrations and seed code lists").set_defaults(run=init_db)
+    seed = commands.add_parser("seed-demo", help="write deterministic demo data")
+    seed.add_argument("--requests", type=int, default=6000)
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when accounts exist")
+    seed.set_defaults(run=seed_demo)
+    commands.add_parser("create-user", help="create an account (prompts)").set_defaults(run=create_user)
+    backup_parser = commands.add_parser("backup", help="online backup of the SQLite database")
+    backup_parser.add_argument("path")
+    backup_parser.set_defaults(run=backup)
+    arguments = parser.parse_args(argv)
+    try:
+        arguments.run(arguments)
+    except (db.DatabaseUnavailable, accounts.UnknownRoleInDatabase) as problem:
+        raise SystemExit(str(problem)) from None
+
+
+if __name__ == "__main__":
+    os.chdir(Path(__file__).resolve().parent)
+    main()

@@ -1,0 +1,32 @@
+"""SQLModel tables and code lists. Importing this package registers every table."""
+
+from models.activities import Activity
+from models.audit import AuditEvent
+from models.organisation import CodeItem, Setting, Site, Team, User
+from models.people import Person
+from models.requests import Request, RequestEvent
+from models.screening import (
+    InstrumentResult,
+    OnwardReferral,
+    Screening,
+    ScreeningAmendment,
+    ScreeningVulnerability,
+)
+
+__all__ = [
+    "Activity",
+    "AuditEvent",
+    "CodeItem",
+    "InstrumentResult",
+    "OnwardReferral",
+    "Person",
+    "Request",
+    "RequestEvent",
+    "Screening",
+    "ScreeningAmendment",
+    "ScreeningVulnerability",
+    "Setting",
+    "Site",
+    "Team",
+    "User",
+]

@@ -1,0 +1,99 @@
+"""Administration of staff accounts: create, disable and re-enable, change role, reset password."""
+
+import streamlit as st
+
+from models.codes import Role
+from services import accounts, db, organisation
+from services.errors import InputErrors
+from services.permissions import Permission
+from ui.format import format_datetime
+from ui.forms import FieldMessages
+from ui.guard import app_engine, require
+
+user = require(Permission.MANAGE_USERS, title="Users")
+engine = app_engine()
+st.title("Users")
+
+with db.reading(engine) as session:
+    people = accounts.list_users(session, user)
+    teams = organisation.list_teams(session, user)
+team_names = {team.id: team.name for team in teams}
+
+st.dataframe(
+    [
+        {
+            "Username": person.username,
+            "Name": person.full_name,
+            "Role": Role.label_of(person.role),
+            "Team": team_names.get(person.team_id, ""),
+            "Active": "Yes" if person.active else "No",
+            "Must change password": "Yes" if person.must_change_password else "No",
+            "Last signed in": format_datetime(person.last_signed_in_at),
+        }
+        for person in people
+    ],
+    hide_index=True,
+)
+
+st.subheader("Create a user")
+with st.form("create_user"):
+    messages = FieldMessages()
+    username = st.text_input("Username", max_chars=accounts.USERNAME_LIMIT)
+    messages.under("username")
+    full_name = st.text_input("Full name", max_chars=100)
+    messages.under("full_name")
+    email = st.text_input("E-mail (for single sign-on; optional)", max_chars=254)
+    messages.under("email")
+    role = st.selectbox("Role", Role.choices(), format_func=Role.label_of)
+    messages.under("role")
+    team_id = st.selectbox("Team", list(team_names), format_func=team_names.get)
+    messages.under("team_id")
+    temporary_password = st.text_input(
+        "Temporary password", type="password", help="They must change it when they first sign in."
+    )
+    messages.under("temporary_password")
+    if st.form_submit_button("Create user", type="primary"):
+        new = accounts.NewUser(username, full_name, role, team_id, temporary_password, email or None)
+        try:
+            with db.writing(engine) as session:
+                accounts.create_user(session, user, new)
+        except InputErrors as refused:
+            messages.show(refused.errors)
+        else:
+            st.success(f"Created {username.strip()}. Tell them their temporary password in person or by phone.")
+
+st.subheader("Change an account")
+by_id = {person.id: person for person in people}
+chosen_id = st.selectbox(
+    "Account", list(by_id), format_func=lambda person_id: f"{by_id[person_id].full_name} ({by_id[person_id].username})"
+)
+chosen = by_id[chosen_id]
+active_column, role_column, password_column = st.columns(3)
+with active_column, st.form("active"):
+    label = "Disable account" if chosen.active else "Re-enable account"
+    if st.form_submit_button(label):
+        try:
+            with db.writing(engine) as session:
+                accounts.set_active(session, user, chosen.id, not chosen.active)
+            st.rerun()
+        except InputErrors as refused:
+            st.error(next(iter(refused.errors.values())))
+with role_column, st.form("role"):
+    new_role = st.selectbox("New role", Role.choices(), index=Role.choices().index(chosen.role),
+                            format_func=Role.label_of)
+    if st.form_submit_button("Change role"):
+        try:
+            with db.writing(engine) as session:
+                accounts.change_role(session, user, chosen.id, new_role)
+            st.rerun()
+        except InputErrors as refused:
+            st.error(next(iter(refused.errors.values())))
+with password_column, st.form("reset"):
+    temporary = st.text_input("New temporary password", type="password")
+    if st.form_submit_button("Reset password"):
+        try:
+            with db.writing(engine) as session:
+                accounts.reset_password(session, user, chosen.id, temporary)
+            st.success("Password reset. Their other sessions end at their next click.")
+        except InputErrors as refused:
+            st.error(next(iter(refused.errors.values())))

@@ -1,0 +1,267 @@
+"""Staff accounts: sign-in with lockout, sessions, and administration of users."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, func, select
+
+from models import Team, User
+from models.codes import Role
+from services import audit, clock, db, passwords, settings
+from services.errors import InputErrors, NotFound, SignInRefused
+from services.permissions import Permission, require
+
+MAX_FAILED_SIGN_INS = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=15)
+SIGN_IN_REFUSED = "Username or password is not right, or the account cannot sign in now."
+USERNAME_LIMIT = 64
+
+
+class UnknownRoleInDatabase(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What a browser session keeps: the user's id and the session epoch it signed in under."""
+
+    user_id: int
+    session_epoch: int
+
+
+def _find_by_username(session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(func.lower(User.username) == username.strip().lower())).first()
+
+
+def sign_in(session: Session, username: str, password: str) -> SignedIn:
+    """Check a username and password. The refusal is the same whatever the reason.
+
+    Failures are counted on the user row, so a new browser tab or a second browser does not
+    reset them: 5 failures within 15 minutes lock the account for 15 minutes.
+    """
+    db.require_writing(session)
+    now = clock.now()
+    user = _find_by_username(session, username) if username.strip() else None
+    if user is None:
+        passwords.spend_verification_time(password)
+        audit.record(session, None, "sign_in", outcome=audit.FAILURE, username=username.strip()[:64])
+        raise SignInRefused(SIGN_IN_REFUSED)
+    if user.locked_until and user.locked_until > now:
+        passwords.spend_verification_time(password)
+        audit.record(session, user, "sign_in", entity="user", entity_id=user.id, outcome=audit.FAILURE,
+                     detail="locked")
+        raise SignInRefused(SIGN_IN_REFUSED)
+    if not passwords.verify_password(user.password_hash, password) or not user.active:
+        _count_failure(session, user, now)
+        raise SignInRefused(SIGN_IN_REFUSED)
+    user.failed_sign_ins = 0
+    user.first_failed_sign_in_at = None
+    user.locked_until = None
+    user.last_signed_in_at = now
+    session.add(user)
+    audit.record(session, user, "sign_in", entity="user", entity_id=user.id)
+    return SignedIn(user_id=user.id, session_epoch=user.session_epoch)
+
+
+def _count_failure(session: Session, user: User, now: datetime) -> None:
+    window_started = user.first_failed_sign_in_at
+    if window_started is None or now - window_started > FAILURE_WINDOW:
+        user.first_failed_sign_in_at = now
+        user.failed_sign_ins = 1
+    else:
+        user.failed_sign_ins += 1
+    detail = "inactive account" if not user.active else "wrong password"
+    audit.record(session, user, "sign_in", entity="user", entity_id=user.id, outcome=audit.FAILURE,
+                 detail=detail)
+    if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
+        user.locked_until = now + LOCKOUT
+        user.failed_sign_ins = 0
+        user.first_failed_sign_in_at = None
+        audit.record(session, user, "lockout", entity="user", entity_id=user.id,
+                     detail=f"locked until {clock.format_datetime(user.locked_until)}")
+    session.add(user)
+
+
+def current_user(session: Session, signed_in: SignedIn | None, last_activity: datetime | None) -> User | None:
+    """The user behind a browser session, or None when it must sign in again.
+
+    None when: never signed in; the account was disabled; its password was reset or it was
+    disabled since (the epoch moved on); or it was idle longer than the idle time-out.
+    """
+    if signed_in is None:
+        return None
+    user = session.get(User, signed_in.user_id)
+    if user is None or not user.active or user.session_epoch != signed_in.session_epoch:
+        return None
+    if last_activity is not None:
+        idle_limit = timedelta(minutes=settings.get_int(session, "idle_timeout_minutes"))
+        if clock.now() - last_activity > idle_limit:
+            return None
+    Role(user.role)  # an unknown role must never be treated as any role
+    return user
+
+
+def check_roles(session: Session) -> None:
+    """Refuse to start when a user row carries a role this version does not know."""
+    known = [role.value for role in Role]
+    unknown = session.exec(select(User.username, User.role).where(User.role.not_in(known))).all()
+    if unknown:
+        listed = ", ".join(f"{username} ({role!r})" for username, role in unknown)
+        raise UnknownRoleInDatabase(
+            f"These accounts have a role this version does not know: {listed}. "
+            f"Known roles are {', '.join(known)}. Correct them with manage.py or in the database."
+        )
+
+
+def change_own_password(session: Session, user: User, current_password: str, new_password: str) -> None:
+    db.require_writing(session)
+    fresh = session.get(User, user.id)
+    if not passwords.verify_password(fresh.password_hash, current_password):
+        raise InputErrors({"current_password": "Current password is not right."})
+    if current_password == new_password:
+        raise InputErrors({"new_password": "New password must differ from the current one."})
+    problem = passwords.policy_problem(new_password, fresh.username)
+    if problem:
+        raise InputErrors({"new_password": problem})
+    fresh.password_hash = passwords.hash_password(new_password)
+    fresh.must_change_password = False
+    fresh.updated_at = clock.now()
+    fresh.updated_by_id = fresh.id
+    session.add(fresh)
+    audit.record(session, fresh, "change_password", entity="user", entity_id=fresh.id)
+
+
+# --- Administration of users ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    full_name: str
+    role: str
+    team_id: int
+    temporary_password: str
+    email: str | None = None
+
+
+def _validate_new_user(session: Session, new: NewUser) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    username = new.username.strip()
+    if not username:
+        errors["username"] = "Enter a username."
+    elif len(username) > USERNAME_LIMIT:
+        errors["username"] = f"Username must be at most {USERNAME_LIMIT} characters."
+    elif _find_by_username(session, username):
+        errors["username"] = f"The username {username!r} is taken; choose another."
+    if not new.full_name.strip():
+        errors["full_name"] = "Enter the person's full name."
+    if new.role not in Role.choices():
+        errors["role"] = "Choose a role."
+    if session.get(Team, new.team_id) is None:
+        errors["team_id"] = "Choose a team."
+    problem = passwords.policy_problem(new.temporary_password, username)
+    if problem:
+        errors["temporary_password"] = problem
+    if new.email:
+        taken = session.exec(select(User.id).where(func.lower(User.email) == new.email.strip().lower())).first()
+        if taken:
+            errors["email"] = "Another account already uses this e-mail address."
+    return errors
+
+
+def create_user(session: Session, acting: User | None, new: NewUser, *, must_change_password: bool = True) -> User:
+    """Create an account. `acting` is None only for the command line and the demo seed."""
+    db.require_writing(session)
+    if acting is not None:
+        require(acting, Permission.MANAGE_USERS)
+    errors = _validate_new_user(session, new)
+    if errors:
+        raise InputErrors(errors)
+    user = User(
+        username=new.username.strip(),
+        full_name=new.full_name.strip(),
+        email=new.email.strip() if new.email else None,
+        role=new.role,
+        team_id=new.team_id,
+        password_hash=passwords.hash_password(new.temporary_password),
+        must_change_password=must_change_password,
+        updated_by_id=acting.id if acting else None,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, acting, "create_user", entity="user", entity_id=user.id,
+                 detail=f"role {user.role}", username=None if acting else "manage.py")
+    return user
+
+
+def _managed_user(session: Session, acting: User, user_id: int) -> User:
+    require(acting, Permission.MANAGE_USERS)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def set_active(session: Session, acting: User, user_id: int, active: bool) -> User:
+    db.require_writing(session)
+    user = _managed_user(session, acting, user_id)
+    if user.id == acting.id and not active:
+        raise InputErrors({"active": "You cannot disable your own account."})
+    user.active = active
+    if not active:
+        user.session_epoch += 1  # ends their other sessions at their next interaction
+    _touch(user, acting)
+    session.add(user)
+    audit.record(session, acting, "enable_user" if active else "disable_user", entity="user", entity_id=user.id)
+    return user
+
+
+def change_role(session: Session, acting: User, user_id: int, role: str) -> User:
+    db.require_writing(session)
+    user = _managed_user(session, acting, user_id)
+    if role not in Role.choices():
+        raise InputErrors({"role": "Choose a role."})
+    if user.id == acting.id and role != Role.ADMINISTRATOR:
+        raise InputErrors({"role": "You cannot remove your own administrator role."})
+    previous = user.role
+    user.role = role
+    user.session_epoch += 1
+    _touch(user, acting)
+    session.add(user)
+    audit.record(session, acting, "change_role", entity="user", entity_id=user.id, detail=f"{previous} → {role}")
+    return user
+
+
+def reset_password(session: Session, acting: User, user_id: int, temporary_password: str) -> User:
+    db.require_writing(session)
+    user = _managed_user(session, acting, user_id)
+    problem = passwords.policy_problem(temporary_password, user.username)
+    if problem:
+        raise InputErrors({"temporary_password": problem})
+    user.password_hash = passwords.hash_password(temporary_password)
+    user.must_change_password = True
+    user.session_epoch += 1
+    user.locked_until = None
+    user.failed_sign_ins = 0
+    _touch(user, acting)
+    session.add(user)
+    audit.record(session, acting, "reset_password", entity="user", entity_id=user.id)
+    return user
+
+
+def _touch(user: User, acting: User) -> None:
+    user.updated_at = clock.now()
+    user.updated_by_id = acting.id
+
+
+def list_users(session: Session, acting: User) -> list[User]:
+    require(acting, Permission.MANAGE_USERS)
+    return list(session.exec(select(User).order_by(User.full_name)).all())
+
+
+def team_members(session: Session, acting: User) -> list[User]:
+    """Active staff in the acting user's team (for allocation lists)."""
+    require(acting, Permission.VIEW_REQUESTS)
+    query = select(User).where(User.team_id == acting.team_id, User.active).order_by(User.full_name)
+    return list(session.exec(query).all())

@@ -1,0 +1,145 @@
+"""Engine and sessions.
+
+One engine per process and database URL; one short session per business operation. On SQLite
+every connection runs in WAL mode with a busy timeout and foreign keys on, and write sessions
+begin with `BEGIN IMMEDIATE`: a deferred transaction that reads first and writes later fails with
+"database is locked" under concurrent writers whatever the timeout, because SQLite cannot
+upgrade its read lock while another writer waits.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from services.config import load_config
+from services.errors import PermissionDenied
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "ldhub_write"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be reached; the message is one readable line."""
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Let us issue BEGIN ourselves (pysqlite's own BEGIN is always deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        writing = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def create_database_engine(url: str, *, search_path: str | None = None) -> Engine:
+    """An engine with the settings below. `search_path` (PostgreSQL) lets tests use a schema each."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseUnavailable(f"DATABASE_URL is not a database address: {url!r}") from error
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_args: dict = {"connect_timeout": 5}
+    if search_path:
+        connect_args["options"] = f"-csearch_path={search_path}"
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    return create_database_engine(url)
+
+
+def get_engine() -> Engine:
+    return engine_for(load_config().database_url)
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise DatabaseUnavailable with one clear line when the database cannot be reached."""
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise DatabaseUnavailable(
+            f"Cannot reach the database at {engine.url.render_as_string(hide_password=True)}: {reason}"
+        ) from error
+
+
+@contextmanager
+def _session(engine: Engine | None, writing: bool) -> Iterator[Session]:
+    engine = engine or get_engine()
+    bound = engine.execution_options(**{WRITE_OPTION: writing})
+    session = Session(bound, expire_on_commit=False)
+    session.info["writing"] = writing
+    try:
+        yield session
+        if writing:
+            session.commit()
+        # A reading session just closes: its transaction ends without expiring the objects
+        # it loaded, so a page can still show them.
+    except BaseException as error:
+        if writing and getattr(error, "keeps_changes", False):
+            session.commit()  # a refusal whose record must survive (a counted failed sign-in)
+        else:
+            session.rollback()
+        if isinstance(error, PermissionDenied):
+            session.close()
+            _record_denial(engine, error)
+        raise
+    finally:
+        session.close()
+
+
+def _record_denial(engine: Engine, denial: PermissionDenied) -> None:
+    """A refusal is audited in its own transaction: the refused operation's was rolled back."""
+    from services import audit  # audit writes through this module
+
+    with writing(engine) as session:
+        audit.record(
+            session,
+            denial.user,
+            denial.action or "unknown",
+            entity=denial.entity,
+            entity_id=denial.entity_id,
+            outcome=audit.DENIED,
+        )
+
+
+def writing(engine: Engine | None = None):
+    """A session for one business operation that writes; commits at the end or not at all."""
+    return _session(engine, writing=True)
+
+
+def reading(engine: Engine | None = None):
+    """A session that only reads; whatever it might have changed is rolled back."""
+    return _session(engine, writing=False)
+
+
+def require_writing(session: Session) -> None:
+    if not session.info.get("writing"):
+        raise RuntimeError("a write was attempted in a read-only session; use db.writing()")

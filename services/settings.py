@@ -1,0 +1,65 @@
+"""Settings an administrator may change, with their defaults and sane ranges."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from models import Setting
+from models.codes import Urgency
+
+
+@dataclass(frozen=True)
+class SettingDefinition:
+    key: str
+    label: str
+    default: int
+    minimum: int
+    maximum: int
+    unit: str
+
+
+MINUTES_IN_A_YEAR = 365 * 24 * 60
+
+DEFINITIONS: dict[str, SettingDefinition] = {
+    definition.key: definition
+    for definition in (
+        SettingDefinition(
+            "target_minutes.emergency", "Response target: emergency", 60, 1, MINUTES_IN_A_YEAR, "minutes"
+        ),
+        SettingDefinition(
+            "target_minutes.urgent", "Response target: urgent", 4 * 60, 1, MINUTES_IN_A_YEAR, "minutes"
+        ),
+        SettingDefinition(
+            "target_minutes.routine", "Response target: routine", 3 * 24 * 60, 1, MINUTES_IN_A_YEAR, "minutes"
+        ),
+        SettingDefinition("amber_percent", "Amber when this share of the target is used", 75, 1, 99, "%"),
+        SettingDefinition("idle_timeout_minutes", "Sign out after idle", 30, 5, 24 * 60, "minutes"),
+        SettingDefinition(
+            "screening_target_minutes", "Target: request to first screening", 4 * 60, 1, MINUTES_IN_A_YEAR, "minutes"
+        ),
+        SettingDefinition(
+            "retention_adult_years", "Keep adults' records after last contact", 20, 1, 100, "years"
+        ),
+        SettingDefinition("retention_child_until_age", "Keep children's records until age", 25, 18, 100, "years"),
+    )
+}
+
+
+def get_int(session: Session, key: str) -> int:
+    definition = DEFINITIONS[key]
+    stored = session.exec(select(Setting.value).where(Setting.key == key)).first()
+    if stored is None:
+        return definition.default
+    try:
+        return int(stored)
+    except ValueError:
+        return definition.default
+
+
+def response_target(session: Session, urgency: str) -> timedelta:
+    return timedelta(minutes=get_int(session, f"target_minutes.{Urgency(urgency).value}"))
+
+
+def response_targets(session: Session) -> dict[str, timedelta]:
+    return {urgency.value: response_target(session, urgency) for urgency in Urgency}

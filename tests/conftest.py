@@ -1,0 +1,203 @@
+"""Shared fixtures.
+
+- `engine`: a fresh, migrated-shape database, run once on SQLite and once on PostgreSQL (the
+  PostgreSQL half is skipped, with the reason printed, when no server answers).
+- `sqlite_engine`: SQLite only (for AppTest, which reads DATABASE_URL, and SQLite-only checks).
+- `staff`: one team with sites and an account of each role, plus a second team.
+- `app_test(path, user)`: an AppTest of a page file, signed in as `user` (or anonymous).
+"""
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import SQLModel
+
+import models  # noqa: F401
+from models import Site, Team, User
+from models.codes import Role, SiteKind
+from services import db, passwords, schema
+from services.accounts import SignedIn
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PASSWORD = "correct horse battery staple"
+_postgres_reason: str | None = None
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL to test against, or None (with the reason kept for the skip message)."""
+    global _postgres_reason
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        return configured
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        _postgres_reason = "no PostgreSQL answers on 127.0.0.1:5432 and TEST_DATABASE_URL is not set"
+        return None
+    return DEFAULT_POSTGRES_URL
+
+
+def _postgres_engine(url: str, worker: str) -> Engine:
+    """Each pytest-xdist worker gets its own schema, so workers never see each other's rows."""
+    base = db.create_database_engine(url)
+    schema_name = f"ldhub_test_{worker}"
+    with base.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+    base.dispose()
+    return db.create_database_engine(url, search_path=schema_name)
+
+
+@pytest.fixture(scope="session")
+def _postgres_session_engine(worker_id):
+    url = postgres_url()
+    if url is None:
+        yield None
+        return
+    try:
+        engine = _postgres_engine(url, worker_id)
+        SQLModel.metadata.create_all(engine)
+    except Exception as error:  # an unreachable or refusing server: skip, saying why
+        global _postgres_reason
+        _postgres_reason = f"PostgreSQL at {url} refused: {str(error).splitlines()[0]}"
+        yield None
+        return
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+def _fresh_sqlite(tmp_path: Path) -> Engine:
+    engine = db.create_database_engine(f"sqlite:///{tmp_path}/ldhub-test.db")
+    SQLModel.metadata.create_all(engine)
+    with db.writing(engine) as session:
+        schema.seed_code_lists(session)
+    return engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request, tmp_path, _postgres_session_engine) -> Engine:
+    if request.param == "sqlite":
+        engine = _fresh_sqlite(tmp_path)
+        yield engine
+        engine.dispose()
+        return
+    if _postgres_session_engine is None:
+        pytest.skip(f"PostgreSQL half skipped: {_postgres_reason}")
+    _truncate_all(_postgres_session_engine)
+    with db.writing(_postgres_session_engine) as session:
+        schema.seed_code_lists(session)
+    yield _postgres_session_engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path, monkeypatch) -> Engine:
+    engine = _fresh_sqlite(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", str(engine.url))
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Staff:
+    team: Team
+    other_team: Team
+    sites: list[Site]
+    practitioner: User
+    second_practitioner: User
+    team_lead: User
+    administrator: User
+    other_team_practitioner: User
+    other_team_lead: User
+
+    def by_role(self, role: Role) -> User:
+        return {
+            Role.PRACTITIONER: self.practitioner,
+            Role.TEAM_LEAD: self.team_lead,
+            Role.ADMINISTRATOR: self.administrator,
+        }[role]
+
+
+_password_hash = passwords.hash_password(PASSWORD)  # Argon2 is slow on purpose: hash once
+
+
+def make_staff(engine: Engine) -> Staff:
+    with db.writing(engine) as session:
+        team = Team(name="Mid and South Essex Liaison and Diversion")
+        other_team = Team(name="North Essex Liaison and Diversion")
+        session.add_all([team, other_team])
+        session.flush()
+        sites = [
+            Site(team_id=team.id, name="Southend custody suite", kind=SiteKind.CUSTODY_SUITE),
+            Site(team_id=team.id, name="Basildon Magistrates' Court", kind=SiteKind.MAGISTRATES_COURT),
+            Site(team_id=other_team.id, name="Colchester custody suite", kind=SiteKind.CUSTODY_SUITE),
+        ]
+        session.add_all(sites)
+
+        def account(username: str, full_name: str, role: Role, team_id: int) -> User:
+            user = User(username=username, full_name=full_name, role=role, team_id=team_id,
+                        password_hash=_password_hash)
+            session.add(user)
+            return user
+
+        staff = Staff(
+            team=team,
+            other_team=other_team,
+            sites=sites,
+            practitioner=account("practitioner", "Priya Practitioner", Role.PRACTITIONER, team.id),
+            second_practitioner=account("second", "Sam Second", Role.PRACTITIONER, team.id),
+            team_lead=account("lead", "Lee Lead", Role.TEAM_LEAD, team.id),
+            administrator=account("admin", "Ada Administrator", Role.ADMINISTRATOR, team.id),
+            other_team_practitioner=account("other", "Olu Other", Role.PRACTITIONER, other_team.id),
+            other_team_lead=account("otherlead", "Orla Otherlead", Role.TEAM_LEAD, other_team.id),
+        )
+        session.flush()
+    return staff
+
+
+@pytest.fixture
+def staff(engine) -> Staff:
+    return make_staff(engine)
+
+
+@pytest.fixture
+def sqlite_staff(sqlite_engine) -> Staff:
+    return make_staff(sqlite_engine)
+
+
+@pytest.fixture
+def app_test(sqlite_engine, monkeypatch):
+    """Build an AppTest for a page file (path relative to the repository root)."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("DEMO", raising=False)
+
+    def build(path: str, user: User | None = None, query: dict[str, str] | None = None, timeout: float = 30):
+        # Pages run under app.py as the entry script, as on the server, so that links between
+        # pages resolve the same way.
+        test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        if path != "app.py":
+            test.switch_page(path)
+        if user is not None:
+            test.session_state["signed_in"] = SignedIn(user_id=user.id, session_epoch=user.session_epoch)
+        for key, value in (query or {}).items():
+            test.query_params[key] = value
+        return test
+
+    return build

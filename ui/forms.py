@@ -1,0 +1,28 @@
+"""Showing a service's refusal next to the field it concerns, keeping what was typed.
+
+Usage inside a form: create the widget, then `slots.under("field_name")`; after a refused save
+call `slots.show(error.errors)`. Widget values stay as typed, because nothing resets them.
+"""
+
+import streamlit as st
+
+
+class FieldMessages:
+    def __init__(self) -> None:
+        self._slots: dict[str, object] = {}
+
+    def under(self, field: str) -> None:
+        """Reserve the place under the widget just drawn for its error message."""
+        self._slots[field] = st.empty()
+
+    def show(self, errors: dict[str, str]) -> None:
+        unplaced = []
+        for field, message in errors.items():
+            slot = self._slots.get(field)
+            if slot is None:
+                unplaced.append(message)
+            else:
+                slot.error(message, icon=":material/error:")
+        if unplaced:
+            st.error("\n\n".join(unplaced), icon=":material/error:")
+        st.toast("Not saved: correct the fields marked in red.", icon=":material/error:")
