@@ -1,8 +1,8 @@
 """baseline schema
 
-Revision ID: 6ec7538d98fa
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 06:43:33.640558
+Create Date: 2026-11-29 06:46:53.302287
 
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 import models.base
 
 
-revision: str = '6ec7538d98fa'
+revision: str = '0001'
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
