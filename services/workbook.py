@@ -1,0 +1,385 @@
+"""Streaming Excel (and CSV) writer for exports: safe to open, typed cells, flat memory.
+
+Pure: no Streamlit, no database. The export service hands it the columns on screen and the
+rows of the list's own query; this module turns them into a workbook row by row.
+
+Safety (see docs/quality.md, "Export safety"):
+- every user string is a string cell, so `=1+1` or `#N/A` can never become a formula or an
+  error cell; strings that Excel would take for a formula on re-edit also carry the quote prefix;
+- characters XML cannot hold are replaced with U+FFFD rather than crashing the export;
+- text longer than an Excel cell can hold is shortened with a visible marker saying how much is
+  missing, and the About sheet counts the shortened cells.
+
+Known gap: Excel decodes `_xHHHH_` inside any string as an escaped character, so a user who
+typed `_x0041_` sees `A` in Excel (openpyxl neither escapes nor decodes this form).
+"""
+
+import contextlib
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO, NamedTuple, TextIO
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from services.clock import LONDON
+
+PROTECTIVE_MARKING = "OFFICIAL-SENSITIVE — contains personal data"
+ABOUT_SHEET_TITLE = "About this export"
+
+# Excel's documented limit, counted in UTF-16 code units (an emoji counts twice).
+EXCEL_CELL_LIMIT = 32_767
+SHORTENED_LENGTH = 32_000
+SHEET_TITLE_LIMIT = 31
+
+# Characters XML 1.0 cannot hold. openpyxl's own ILLEGAL_CHARACTERS_RE covers only the C0
+# controls; lxml also refuses lone surrogates and U+FFFE/U+FFFF, so they are listed here too.
+XML_ILLEGAL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+REPLACEMENT_CHARACTER = "\ufffd"
+
+# A leading = + - @ makes Excel (or a CSV reader) evaluate the text as a formula; a leading
+# tab, CR or LF can hide such a character from the eye while it is still read as one.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+# Excel stores dates as serial numbers; the number format is what shows them as dates.
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
+DATE_FORMAT = "dd/mm/yyyy"
+HOURS_FORMAT = "0.0"
+
+SHEET_TITLE_FORBIDDEN = re.compile(r"[\\/*?:\[\]]")
+RESERVED_SHEET_TITLES = {"history", ABOUT_SHEET_TITLE.casefold()}
+
+
+class ColumnKind(StrEnum):
+    text = "text"
+    identifier = "identifier"
+    datetime = "datetime"
+    date = "date"
+    number = "number"
+    hours = "hours"
+    yes_no = "yes_no"
+
+
+NUMBER_FORMATS = {
+    ColumnKind.datetime: DATETIME_FORMAT,
+    ColumnKind.date: DATE_FORMAT,
+    ColumnKind.hours: HOURS_FORMAT,
+}
+
+DEFAULT_WIDTHS = {
+    ColumnKind.text: 30,
+    ColumnKind.identifier: 14,
+    ColumnKind.datetime: 17,
+    ColumnKind.date: 12,
+    ColumnKind.number: 10,
+    ColumnKind.hours: 9,
+    ColumnKind.yes_no: 8,
+}
+# Room for the auto-filter's drop-down button beside the heading.
+FILTER_BUTTON_WIDTH = 4
+MAXIMUM_DEFAULT_WIDTH = 60
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    key: str
+    heading: str
+    kind: ColumnKind
+    width: int | None = None
+
+
+class SafeText(NamedTuple):
+    """Text ready for a cell: what to write, whether to quote-prefix it, whether it was cut."""
+
+    text: str
+    quote_prefix: bool
+    shortened: bool
+
+
+def safe_text(value: str) -> SafeText:
+    """Make a user's string safe to put in a spreadsheet cell without changing what it says."""
+    text = XML_ILLEGAL_CHARACTERS.sub(REPLACEMENT_CHARACTER, value)
+    shortened = False
+    # Only a string of more than half the limit in code points can exceed it in UTF-16 units;
+    # skipping the encode for the rest keeps ordinary cells cheap.
+    if len(text) > EXCEL_CELL_LIMIT // 2 and utf16_length(text) > EXCEL_CELL_LIMIT:
+        text = shorten(text)
+        shortened = True
+    return SafeText(text, text.startswith(FORMULA_TRIGGERS), shortened)
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def shorten(text: str) -> str:
+    """The first SHORTENED_LENGTH UTF-16 units of text, then a marker saying how much is missing."""
+    # Decoding with errors="ignore" drops half a surrogate pair left at the cut, so an emoji is
+    # never split into an unpaired (and unwritable) surrogate.
+    kept = text.encode("utf-16-le")[: 2 * SHORTENED_LENGTH].decode("utf-16-le", errors="ignore")
+    missing = len(text) - len(kept)
+    return f"{kept} […truncated: {missing:,} more characters — see the record in the app]"
+
+
+def london_local(moment: datetime) -> datetime:
+    """UK wall-clock time without tzinfo, since Excel cells cannot hold a timezone."""
+    # Times are stored in UTC (architecture.md, "Time"); SQLite hands them back without tzinfo.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(LONDON).replace(tzinfo=None)
+
+
+ExcelValue = SafeText | int | float | Decimal | datetime | date | None
+
+YES = SafeText("Yes", quote_prefix=False, shortened=False)
+NO = SafeText("No", quote_prefix=False, shortened=False)
+
+
+def convert_value(column: ExportColumn, value: object) -> ExcelValue:
+    """The value a cell of this column should hold; text comes back as SafeText."""
+    if value is None:
+        return None
+    converter = CONVERTERS[column.kind]
+    try:
+        return converter(value)
+    except TypeError as error:
+        raise TypeError(f"export column {column.key!r} ({column.kind}): {error}") from None
+
+
+def convert_text(value: object) -> SafeText:
+    return safe_text(value if isinstance(value, str) else str(value))
+
+
+def convert_datetime(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return london_local(value)
+
+
+def convert_date(value: object) -> date:
+    # A datetime is a date too: take the day it was in London, not in UTC.
+    if isinstance(value, datetime):
+        return london_local(value).date()
+    if not isinstance(value, date):
+        raise TypeError(f"expected a date, got {type(value).__name__}")
+    return value
+
+
+def convert_number(value: object) -> int | float | Decimal | None:
+    if not isinstance(value, int | float | Decimal):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    # Excel has no NaN or infinity; openpyxl would write a file Excel reports as corrupt.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def convert_hours(value: object) -> int | float | Decimal | None:
+    if isinstance(value, timedelta):
+        return value.total_seconds() / 3600
+    return convert_number(value)
+
+
+def convert_yes_no(value: object) -> SafeText:
+    return YES if value else NO
+
+
+CONVERTERS: dict[ColumnKind, Callable[[object], ExcelValue]] = {
+    ColumnKind.text: convert_text,
+    ColumnKind.identifier: convert_text,
+    ColumnKind.datetime: convert_datetime,
+    ColumnKind.date: convert_date,
+    ColumnKind.number: convert_number,
+    ColumnKind.hours: convert_hours,
+    ColumnKind.yes_no: convert_yes_no,
+}
+
+
+def row_values(columns: Sequence[ExportColumn], row: Sequence | Mapping) -> Iterable[tuple[ExportColumn, object]]:
+    """Pair each column with its value; a mapping row is read by key, a sequence by position."""
+    if isinstance(row, Mapping):
+        return ((column, row[column.key]) for column in columns)
+    return zip(columns, row, strict=True)
+
+
+def sheet_title(title: str) -> str:
+    """A sheet name Excel accepts: at most 31 characters, none of \\ / * ? : [ ], no edge quote."""
+    name = SHEET_TITLE_FORBIDDEN.sub(" ", XML_ILLEGAL_CHARACTERS.sub("", title))
+    name = " ".join(name.split())[:SHEET_TITLE_LIMIT].strip(" '")
+    if not name:
+        return "Export"
+    if name.casefold() in RESERVED_SHEET_TITLES:
+        return f"{name} (data)"
+    return name
+
+
+def column_width(column: ExportColumn) -> int:
+    if column.width is not None:
+        return column.width
+    heading_width = len(column.heading) + FILTER_BUTTON_WIDTH
+    return min(max(DEFAULT_WIDTHS[column.kind], heading_width), MAXIMUM_DEFAULT_WIDTH)
+
+
+def text_cell(sheet, text: SafeText, *, bold: bool = False) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, text.text)
+    # Set after the value: openpyxl infers "f" for a leading "=" and "e" for "#N/A" when the
+    # value is assigned, and only an explicit "s" keeps the text a string.
+    cell.data_type = "s"
+    if text.quote_prefix:
+        cell.quotePrefix = True
+    if bold:
+        cell.font = Font(bold=True)
+    return cell
+
+
+class RowWriter:
+    """Turns one row of values into cells, counting the text cells it had to shorten."""
+
+    def __init__(self, sheet, columns: Sequence[ExportColumn]):
+        self.sheet = sheet
+        self.columns = columns
+        self.shortened_cells = 0
+
+    def cells(self, row: Sequence | Mapping) -> list:
+        return [self.cell(column, value) for column, value in row_values(self.columns, row)]
+
+    def cell(self, column: ExportColumn, value: object):
+        converted = convert_value(column, value)
+        if converted is None:
+            return None
+        if isinstance(converted, SafeText):
+            self.shortened_cells += converted.shortened
+            return text_cell(self.sheet, converted)
+        cell = WriteOnlyCell(self.sheet)
+        number_format = NUMBER_FORMATS.get(column.kind)
+        # Format first: a date value assigned to an unformatted cell gets openpyxl's own
+        # ISO format, which would be looked up only to be replaced.
+        if number_format is not None:
+            cell.number_format = number_format
+        cell.value = converted
+        return cell
+
+
+def write_workbook(
+    target: BinaryIO | str | Path,
+    *,
+    title: str,
+    columns: Sequence[ExportColumn],
+    rows: Iterable[Sequence | Mapping],
+    about: Sequence[tuple[str, str]],
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 1000,
+) -> int:
+    """Write rows to an .xlsx one at a time and return how many were written.
+
+    The first sheet holds the data under a bold, frozen, filtered header; the second says what
+    the export is (the `about` pairs), how many rows and shortened cells it has, and its marking.
+    `progress(rows_written)` is called every `progress_every` rows and once at the end.
+    """
+    if progress_every < 1:
+        raise ValueError("progress_every must be at least 1")
+    workbook = Workbook(write_only=True)
+    data_sheet = workbook.create_sheet(sheet_title(title))
+    prepare_data_sheet(data_sheet, columns)
+    data_sheet.append([text_cell(data_sheet, safe_text(column.heading), bold=True) for column in columns])
+
+    writer = RowWriter(data_sheet, columns)
+    try:
+        rows_written = stream_rows(data_sheet, writer, rows, progress, progress_every)
+    except BaseException:
+        discard(workbook)
+        raise
+
+    # The filter range is written after the rows, so it can cover exactly the rows written.
+    data_sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(columns), 1))}{rows_written + 1}"
+    write_about_sheet(workbook, about, rows_written, writer.shortened_cells)
+    workbook.save(target)
+    return rows_written
+
+
+def stream_rows(sheet, writer: RowWriter, rows: Iterable, progress: Callable[[int], None] | None, every: int) -> int:
+    rows_written = 0
+    for row in rows:
+        sheet.append(writer.cells(row))
+        rows_written += 1
+        if progress is not None and rows_written % every == 0:
+            progress(rows_written)
+    if progress is not None and (rows_written == 0 or rows_written % every):
+        progress(rows_written)
+    return rows_written
+
+
+def discard(workbook: Workbook) -> None:
+    """Remove the temporary files of an export that failed part-way.
+
+    A write-only sheet streams its rows to a temporary file that openpyxl deletes only when the
+    workbook is saved or the process exits, which for a server is never: personal data would be
+    left on disk. Saving into a throw-away buffer is openpyxl's public way to close and delete them.
+    """
+    # The export's own error is the one worth raising; a second one from a half-written sheet is not.
+    with contextlib.suppress(Exception):
+        workbook.save(io.BytesIO())
+
+
+def prepare_data_sheet(sheet, columns: Sequence[ExportColumn]) -> None:
+    # A write-only sheet writes its column widths and panes before the first row, so they are set now.
+    for position, column in enumerate(columns, start=1):
+        sheet.column_dimensions[get_column_letter(position)].width = column_width(column)
+    sheet.freeze_panes = "A2"
+    mark_printed_pages(sheet)
+
+
+def mark_printed_pages(sheet) -> None:
+    # A printout leaves the app's screen behind; the marking goes with every page.
+    sheet.oddHeader.center.text = PROTECTIVE_MARKING
+
+
+def write_about_sheet(workbook: Workbook, about: Sequence[tuple[str, str]], rows: int, shortened_cells: int) -> None:
+    sheet = workbook.create_sheet(ABOUT_SHEET_TITLE)
+    sheet.column_dimensions["A"].width = 24
+    sheet.column_dimensions["B"].width = 80
+    mark_printed_pages(sheet)
+    for label, value in about:
+        sheet.append([text_cell(sheet, safe_text(label), bold=True), text_cell(sheet, safe_text(str(value)))])
+    sheet.append([text_cell(sheet, safe_text("Rows"), bold=True), rows])
+    sheet.append([text_cell(sheet, safe_text("Cells shortened"), bold=True), shortened_cells])
+    if shortened_cells:
+        explanation = (
+            f"Excel cells hold at most {EXCEL_CELL_LIMIT:,} characters. Longer text shows its first "
+            f"{SHORTENED_LENGTH:,} characters and ends with a note of how many more are in the app."
+        )
+        sheet.append([None, text_cell(sheet, safe_text(explanation))])
+    sheet.append([])
+    sheet.append([text_cell(sheet, safe_text(PROTECTIVE_MARKING), bold=True)])
+
+
+def csv_value(value: ExcelValue) -> object:
+    if isinstance(value, SafeText):
+        # CSV has no string cells: a leading quote is the only way to stop a formula.
+        return f"'{value.text}" if value.quote_prefix else value.text
+    return value
+
+
+def write_csv(target: TextIO | str | Path, columns: Sequence[ExportColumn], rows: Iterable[Sequence | Mapping]) -> int:
+    """The same conversions as write_workbook, as CSV; for comparison in the benchmark."""
+    if isinstance(target, str | Path):
+        # The byte-order mark makes Excel read the file as UTF-8, so names keep their accents.
+        with open(target, "w", newline="", encoding="utf-8-sig") as file:
+            return write_csv(file, columns, rows)
+    writer = csv.writer(target)
+    writer.writerow([csv_value(safe_text(column.heading)) for column in columns])
+    rows_written = 0
+    for row in rows:
+        writer.writerow([csv_value(convert_value(column, value)) for column, value in row_values(columns, row)])
+        rows_written += 1
+    return rows_written
