@@ -1,0 +1,248 @@
+"""The audit log for administrators: search it, page through it, export exactly what is shown.
+
+One query drives both the screen and the export: `list_query(user, filters)` returns a
+SQLAlchemy Core select and the column definitions, so the workbook holds the same rows, in the
+same order, under the same headings as the list on screen.
+
+Pages are read by keyset (`WHERE (at, id) < (last at, last id)` on the indexed time), never by a
+deep OFFSET, so the hundredth page costs what the first does. Dates in the filters are London
+dates: "from 1 to 3 June" means from midnight at the start of 1 June to midnight at the end of
+3 June on a London clock, in summer time or not.
+"""
+
+import io
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import Engine, Select, func, select, tuple_
+from sqlmodel import Session
+
+from models import AuditEvent, User
+from services import audit, clock, db
+from services.errors import InputErrors
+from services.permissions import Permission, require
+from services.workbook import ColumnKind, ExportColumn, write_workbook
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+TEXT_FILTER_LIMIT = 64
+EARLIEST_DATE = date(2000, 1, 1)
+
+# Offered in the page's drop-downs; any other value recorded by a newer feature can be typed.
+KNOWN_ACTIONS = (
+    "sign_in",
+    "lockout",
+    "change_password",
+    "create_user",
+    "enable_user",
+    "disable_user",
+    "change_role",
+    "reset_password",
+    "open_page",
+    "view_person",
+    "export",
+    "retention_delete",
+)
+KNOWN_ENTITIES = ("user", "person", "request", "screening", "referral", "activity", "page", "audit_log")
+OUTCOMES = (audit.SUCCESS, audit.FAILURE, audit.DENIED)
+
+COLUMNS: tuple[ExportColumn, ...] = (
+    ExportColumn("at", "When (UK time)", ColumnKind.datetime),
+    ExportColumn("username", "Username", ColumnKind.text),
+    ExportColumn("full_name", "Name now", ColumnKind.text),
+    ExportColumn("action", "Action", ColumnKind.text),
+    ExportColumn("entity", "Record type", ColumnKind.text),
+    ExportColumn("entity_id", "Record id", ColumnKind.identifier),
+    ExportColumn("outcome", "Outcome", ColumnKind.text),
+    ExportColumn("detail", "Detail", ColumnKind.text),
+    ExportColumn("id", "Entry", ColumnKind.identifier),
+)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What the administrator asked for; every field is optional."""
+
+    user_id: int | None = None
+    username: str | None = None  # as recorded, for failed sign-ins by names that match no account
+    action: str | None = None
+    entity: str | None = None
+    entity_id: int | None = None
+    outcome: str | None = None
+    date_from: date | None = None  # London date, inclusive
+    date_to: date | None = None  # London date, inclusive
+
+    def cleaned(self) -> "AuditFilters":
+        """Blank text is no filter; text is trimmed."""
+        values = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, str):
+                value = value.strip() or None
+            values[field.name] = value
+        return AuditFilters(**values)
+
+    def describe(self) -> str:
+        """One line for the export's audit row and its About sheet. Never clinical: codes and dates only."""
+        parts = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            parts.append(f"{field.name}={clock.format_date(value) if isinstance(value, date) else value}")
+        return ", ".join(parts) or "none"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: just after this entry in (at, id) descending order."""
+
+    at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    statement: Select
+    columns: tuple[ExportColumn, ...]
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[dict]
+    next_cursor: Cursor | None
+
+
+def validate(filters: AuditFilters, *, today: date | None = None) -> AuditFilters:
+    """The cleaned filters, or InputErrors naming each field that cannot be searched for."""
+    filters = filters.cleaned()
+    today = today or clock.today_in_london()
+    errors: dict[str, str] = {}
+    for name in ("username", "action", "entity", "outcome"):
+        value = getattr(filters, name)
+        if value is not None and len(value) > TEXT_FILTER_LIMIT:
+            errors[name] = f"Enter at most {TEXT_FILTER_LIMIT} characters."
+    if filters.entity_id is not None and filters.entity_id < 1:
+        errors["entity_id"] = "A record id is a whole number from 1."
+    if filters.entity_id is not None and filters.entity is None:
+        errors["entity"] = "Choose the record type that the id belongs to."
+    for name in ("date_from", "date_to"):
+        value = getattr(filters, name)
+        if value is not None and not EARLIEST_DATE <= value <= today:
+            errors[name] = f"Enter a date from {clock.format_date(EARLIEST_DATE)} to today."
+    if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
+        errors["date_to"] = "The end date is before the start date."
+    if errors:
+        raise InputErrors(errors)
+    return filters
+
+
+def list_query(user: User, filters: AuditFilters) -> AuditQuery:
+    """The audit log's list as a Core select (newest first) and its columns, for screen and export."""
+    require(user, Permission.VIEW_AUDIT)
+    filters = validate(filters)
+    statement = (
+        select(
+            AuditEvent.at.label("at"),
+            AuditEvent.username.label("username"),
+            User.full_name.label("full_name"),
+            AuditEvent.action.label("action"),
+            AuditEvent.entity.label("entity"),
+            AuditEvent.entity_id.label("entity_id"),
+            AuditEvent.outcome.label("outcome"),
+            AuditEvent.detail.label("detail"),
+            AuditEvent.id.label("id"),
+        )
+        .select_from(AuditEvent)
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .where(*_conditions(filters))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    )
+    return AuditQuery(statement, COLUMNS)
+
+
+def _conditions(filters: AuditFilters) -> list:
+    conditions = []
+    if filters.user_id is not None:
+        conditions.append(AuditEvent.user_id == filters.user_id)
+    if filters.username is not None:
+        conditions.append(func.lower(AuditEvent.username) == filters.username.lower())
+    if filters.action is not None:
+        conditions.append(AuditEvent.action == filters.action)
+    if filters.entity is not None:
+        conditions.append(AuditEvent.entity == filters.entity)
+    if filters.entity_id is not None:
+        conditions.append(AuditEvent.entity_id == filters.entity_id)
+    if filters.outcome is not None:
+        conditions.append(AuditEvent.outcome == filters.outcome)
+    if filters.date_from is not None:
+        conditions.append(AuditEvent.at >= clock.from_london(filters.date_from, time(0)))
+    if filters.date_to is not None:
+        conditions.append(AuditEvent.at < clock.from_london(filters.date_to + timedelta(days=1), time(0)))
+    return conditions
+
+
+def search(
+    session: Session,
+    user: User,
+    filters: AuditFilters,
+    *,
+    after: Cursor | None = None,
+    limit: int = PAGE_SIZE,
+) -> AuditPage:
+    """One page of the log, newest first, starting just after `after`."""
+    query = list_query(user, filters)
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    statement = query.statement
+    if after is not None:
+        statement = statement.where(tuple_(AuditEvent.at, AuditEvent.id) < tuple_(after.at, after.id))
+    rows = [dict(row._mapping) for row in session.execute(statement.limit(limit + 1))]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = Cursor(rows[-1]["at"], rows[-1]["id"])
+    return AuditPage(rows, next_cursor)
+
+
+@dataclass(frozen=True)
+class UserChoice:
+    id: int
+    username: str
+    full_name: str
+
+
+def user_choices(session: Session, user: User) -> list[UserChoice]:
+    """Every account, for the 'member of staff' filter (disabled ones too: their trail matters)."""
+    require(user, Permission.VIEW_AUDIT)
+    rows = session.execute(select(User.id, User.username, User.full_name).order_by(User.full_name, User.username))
+    return [UserChoice(*row) for row in rows]
+
+
+def export_workbook(engine: Engine, user: User, filters: AuditFilters) -> tuple[bytes, int]:
+    """The list's own rows as .xlsx bytes, and how many; the export is audited with its filters.
+
+    It takes the engine rather than a session because it is two steps: the rows are streamed
+    from a reading transaction (on SQLite a write transaction would hold every other writer off
+    while the file is built), then the audit row is committed. The bytes are returned only after
+    that commit, so no export leaves without its audit row; a failure part-way audits nothing
+    because nothing left.
+    """
+    buffer = io.BytesIO()
+    with db.reading(engine) as session:
+        # Checked inside the session, so that a refusal is audited like any other.
+        require(user, Permission.EXPORT)
+        query = list_query(user, filters)
+        filters = validate(filters)
+        about = [
+            ("Export", "Audit log"),
+            ("Filters", filters.describe()),
+            ("Exported by", f"{user.full_name} ({user.username})"),
+            ("Exported at (UK time)", clock.format_datetime(clock.now())),
+            ("Order", "Newest first"),
+        ]
+        rows = session.execute(query.statement.execution_options(yield_per=1000)).mappings()
+        row_count = write_workbook(buffer, title="Audit log", columns=query.columns, rows=rows, about=about)
+    with db.writing(engine) as session:
+        audit.record(session, user, "export", entity="audit_log",
+                     detail=f"audit log: {row_count} rows; filters: {filters.describe()}")
+    return buffer.getvalue(), row_count
