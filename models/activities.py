@@ -6,7 +6,17 @@ from sqlalchemy import Index
 from sqlmodel import Field
 
 from models.base import Editable, code_column
+from models.codes import LabelledCode
 from models.screening import NOTE_LIMIT
+
+
+class AudienceAgency(LabelledCode):
+    """Who a training session was delivered to (the issue's fixed list; not team-editable)."""
+
+    POLICE = "police", "Police"
+    COURT = "court", "Court"
+    PROBATION = "probation", "Probation"
+    OTHER = "other", "Other"
 
 
 class ActivityBase(Editable):
