@@ -10,6 +10,14 @@ Safety (see docs/quality.md, "Export safety"):
 - text longer than an Excel cell can hold is shortened with a visible marker saying how much is
   missing, and the About sheet counts the shortened cells.
 
+Speed: openpyxl builds a Cell object per value, binds each value twice and serialises it
+through a general-purpose path that checks for formulas, comments and hyperlinks; profiling
+10,000 rows x 17 columns showed four fifths of the time there. The data sheet's rows are
+therefore written here as lxml elements straight into openpyxl's own write-only sheet stream:
+openpyxl still writes the package, styles, sheet top and tail, and lxml still escapes every
+string. The cells are the ones openpyxl would write (inline strings, numbers, styled dates);
+only formula and error cells can no longer be produced at all, since no code path emits them.
+
 Known gap: Excel decodes `_xHHHH_` inside any string as an escaped character, so a user who
 typed `_x0041_` sees `A` in Excel (openpyxl neither escapes nor decodes this form).
 """
@@ -27,10 +35,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, TextIO
 
+from lxml.etree import Element, SubElement
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
 
 from services.clock import LONDON
 
@@ -242,32 +252,82 @@ def text_cell(sheet, text: SafeText, *, bold: bool = False) -> WriteOnlyCell:
     return cell
 
 
+XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
+
+
+def style_id(sheet, *, bold: bool = False, quote_prefix: bool = False, number_format: str | None = None) -> str:
+    """Register a cell format with the workbook and return its index, as a cell's `s` attribute."""
+    cell = WriteOnlyCell(sheet)
+    if bold:
+        cell.font = Font(bold=True)
+    if quote_prefix:
+        cell.quotePrefix = True
+    if number_format is not None:
+        cell.number_format = number_format
+    return str(cell.style_id)
+
+
 class RowWriter:
-    """Turns one row of values into cells, counting the text cells it had to shorten."""
+    """Turns one row of values into a sheet row element, counting the text cells it shortened.
+
+    Text is always an inline string (`t="inlineStr"`), everything else a number (`t="n"`, dates
+    as Excel serial numbers with a date format): there is no way for a value to become a formula
+    or an error cell.
+    """
 
     def __init__(self, sheet, columns: Sequence[ExportColumn]):
-        self.sheet = sheet
         self.columns = columns
+        self.letters = [get_column_letter(position) for position in range(1, len(columns) + 1)]
+        self.quoted = style_id(sheet, quote_prefix=True)
+        self.heading = style_id(sheet, bold=True)
+        self.heading_quoted = style_id(sheet, bold=True, quote_prefix=True)
+        self.formats = {kind: style_id(sheet, number_format=code) for kind, code in NUMBER_FORMATS.items()}
+        self.epoch = sheet.parent.epoch
         self.shortened_cells = 0
 
-    def cells(self, row: Sequence | Mapping) -> list:
-        return [self.cell(column, value) for column, value in row_values(self.columns, row)]
+    def heading_row(self) -> Element:
+        row = Element("row", r="1")
+        for letter, column in zip(self.letters, self.columns, strict=True):
+            text = safe_text(column.heading)
+            self.add_text(row, f"{letter}1", text, self.heading_quoted if text.quote_prefix else self.heading)
+        return row
 
-    def cell(self, column: ExportColumn, value: object):
-        converted = convert_value(column, value)
-        if converted is None:
-            return None
-        if isinstance(converted, SafeText):
-            self.shortened_cells += converted.shortened
-            return text_cell(self.sheet, converted)
-        cell = WriteOnlyCell(self.sheet)
-        number_format = NUMBER_FORMATS.get(column.kind)
-        # Format first: a date value assigned to an unformatted cell gets openpyxl's own
-        # ISO format, which would be looked up only to be replaced.
-        if number_format is not None:
-            cell.number_format = number_format
-        cell.value = converted
-        return cell
+    def row(self, values: Sequence | Mapping, row_number: int) -> Element:
+        number = str(row_number)
+        row = Element("row", r=number)
+        if isinstance(values, Mapping):
+            values = [values[column.key] for column in self.columns]
+        for letter, column, value in zip(self.letters, self.columns, values, strict=True):
+            converted = convert_value(column, value)
+            if converted is None:
+                continue
+            if type(converted) is SafeText:
+                self.shortened_cells += converted.shortened
+                self.add_text(row, letter + number, converted, self.quoted if converted.quote_prefix else None)
+            else:
+                self.add_number(row, letter + number, column.kind, converted)
+        return row
+
+    @staticmethod
+    def add_text(row: Element, reference: str, text: SafeText, style: str | None) -> None:
+        # Attributes in openpyxl's order: r, s, t.
+        attributes = {"r": reference, "t": "inlineStr"}
+        if style is not None:
+            attributes = {"r": reference, "s": style, "t": "inlineStr"}
+        cell = SubElement(row, "c", attributes)
+        element = SubElement(SubElement(cell, "is"), "t")
+        if text.text != text.text.strip():
+            element.set(XML_SPACE, "preserve")
+        element.text = text.text  # lxml escapes it
+
+    def add_number(self, row: Element, reference: str, kind: ColumnKind, value) -> None:
+        style = self.formats.get(kind)
+        attributes = {"r": reference, "t": "n"} if style is None else {"r": reference, "s": style, "t": "n"}
+        cell = SubElement(row, "c", attributes)
+        if isinstance(value, date):  # a datetime is a date too
+            value = to_excel(value, self.epoch)
+        # The representation openpyxl itself writes for numbers.
+        SubElement(cell, "v").text = f"{value:.16g}"
 
 
 def write_workbook(
@@ -291,8 +351,6 @@ def write_workbook(
     workbook = Workbook(write_only=True)
     data_sheet = workbook.create_sheet(sheet_title(title))
     prepare_data_sheet(data_sheet, columns)
-    data_sheet.append([text_cell(data_sheet, safe_text(column.heading), bold=True) for column in columns])
-
     writer = RowWriter(data_sheet, columns)
     try:
         rows_written = stream_rows(data_sheet, writer, rows, progress, progress_every)
@@ -308,15 +366,34 @@ def write_workbook(
 
 
 def stream_rows(sheet, writer: RowWriter, rows: Iterable, progress: Callable[[int], None] | None, every: int) -> int:
+    """Write the heading and the rows into the sheet's own stream, between its top and its tail.
+
+    This is what `WriteOnlyWorksheet.append` does for each row, less the Cell objects; openpyxl
+    3.1.5's write-only sheet keeps its writer in `_writer` and its row generator in `_rows`.
+    """
+    sheet._get_writer()
+    stream = sheet._writer.xf
+    xml = stream.send(True)
     rows_written = 0
-    for row in rows:
-        sheet.append(writer.cells(row))
-        rows_written += 1
-        if progress is not None and rows_written % every == 0:
-            progress(rows_written)
+    try:
+        with xml.element("sheetData"):
+            xml.write(writer.heading_row())
+            for row in rows:
+                xml.write(writer.row(row, rows_written + 2))
+                rows_written += 1
+                if progress is not None and rows_written % every == 0:
+                    progress(rows_written)
+    finally:
+        stream.send(None)  # hand the stream back, so the sheet's tail (or a discard) can follow
+        # Tell the sheet its rows are written; otherwise closing it would write an empty sheetData.
+        sheet._rows = iter_nothing()
     if progress is not None and (rows_written == 0 or rows_written % every):
         progress(rows_written)
     return rows_written
+
+
+def iter_nothing():
+    yield from ()
 
 
 def discard(workbook: Workbook) -> None:

@@ -382,3 +382,74 @@ def test_benchmark_reports_each_writer_and_the_ratios():
     assert result["rows"] == 20
     for key in ("workbook_seconds", "xlsxwriter_peak_mib", "csv_seconds", "workbook_to_xlsxwriter", "workbook_to_csv"):
         assert result[key] > 0
+
+
+# --- the fast row path writes what openpyxl's own cells would ------------------------------
+
+
+def openpyxl_reference(columns, rows) -> io.BytesIO:
+    """The same sheet written cell by cell through openpyxl's public write-only API."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    from services.workbook import NUMBER_FORMATS, SafeText, convert_value
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Requests")
+    sheet.append([column.heading for column in columns])
+    for row in rows:
+        cells = []
+        for column, value in zip(columns, row, strict=True):
+            converted = convert_value(column, value)
+            if converted is None:
+                cells.append(None)
+                continue
+            cell = WriteOnlyCell(sheet)
+            if isinstance(converted, SafeText):
+                cell.value = converted.text
+                cell.data_type = "s"
+                cell.quotePrefix = converted.quote_prefix
+            else:
+                if column.kind in NUMBER_FORMATS:
+                    cell.number_format = NUMBER_FORMATS[column.kind]
+                cell.value = converted
+            cells.append(cell)
+        sheet.append(cells)
+    target = io.BytesIO()
+    workbook.save(target)
+    target.seek(0)
+    return target
+
+
+def test_rows_read_back_exactly_as_openpyxls_own_cells_would():
+    columns = [
+        TEXT,
+        REFERENCE,
+        ExportColumn("received_at", "Received", ColumnKind.datetime),
+        ExportColumn("born_on", "Born", ColumnKind.date),
+        ExportColumn("score", "Score", ColumnKind.number),
+        ExportColumn("hours", "Hours", ColumnKind.hours),
+        ExportColumn("urgent", "Urgent", ColumnKind.yes_no),
+    ]
+    moment = datetime(2026, 3, 29, 0, 59, 59, 500_000, tzinfo=UTC)  # the second before BST begins
+    rows = [
+        [payload, "007", moment, date(1900, 1, 1), 12_345_678_901, timedelta(minutes=1), True] for payload in PAYLOADS
+    ]
+    rows += [[name, name, moment, date(2026, 12, 31), 7, 2.5, True] for name in NAMES]
+    rows += [
+        ["  spaced  ", None, datetime(1899, 12, 31, tzinfo=UTC), date(2000, 2, 29), 0.1 + 0.2, 1 / 3, False],
+        ["a & b < c > d \"e\" 'f' ]]>", "x", None, None, -0.0, 1e-20, None],
+    ]
+
+    def cells(file):
+        sheet = load_workbook(file)["Requests"]
+        return [
+            [(cell.value, cell.data_type, cell.number_format, cell.quotePrefix) for cell in row]
+            for row in sheet.iter_rows()
+        ]
+
+    fast = cells(export(columns, rows))
+    reference = cells(openpyxl_reference(columns, rows))
+    # The heading row differs only in being bold; every data cell is the same.
+    assert fast[1:] == reference[1:]
+    assert [cell[0] for cell in fast[0]] == [cell[0] for cell in reference[0]]
