@@ -30,8 +30,16 @@ class Person(PersonBase, table=True):
     __table_args__ = (
         # Unique within a team when present: NULLs do not collide on SQLite or PostgreSQL.
         Index("ix_person_team_nhs_number", "team_id", "nhs_number", unique=True),
-        Index("ix_person_team_family_key", "team_id", "family_name_key"),
+        # Name keys are searched by prefix while someone types. SQLite answers a prefix as a range
+        # on these indexes; PostgreSQL answers LIKE 'prefix%' on text_pattern_ops whatever the
+        # database's collation.
+        Index("ix_person_team_family_key", "team_id", "family_name_key",
+              postgresql_ops={"family_name_key": "text_pattern_ops"}),
+        Index("ix_person_team_given_key", "team_id", "given_name_key",
+              postgresql_ops={"given_name_key": "text_pattern_ops"}),
         Index("ix_person_team_date_of_birth", "team_id", "date_of_birth"),
+        Index("ix_person_team_pnc_reference", "team_id", "pnc_reference"),
+        Index("ix_person_team_custody_reference", "team_id", "custody_reference"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
