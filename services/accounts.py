@@ -22,12 +22,20 @@ class UnknownRoleInDatabase(RuntimeError):
     pass
 
 
+SINGLE_SIGN_ON = "single sign-on"
+
+
 @dataclass(frozen=True)
 class SignedIn:
-    """What a browser session keeps: the user's id and the session epoch it signed in under."""
+    """What a browser session keeps: the user's id and the session epoch it signed in under.
+
+    `single_sign_on` says the organisation's identity provider signed them in, so that signing
+    out also ends that sign-in (`st.logout`).
+    """
 
     user_id: int
     session_epoch: int
+    single_sign_on: bool = False
 
 
 def _find_by_username(session: Session, username: str) -> User | None:
@@ -62,6 +70,57 @@ def sign_in(session: Session, username: str, password: str) -> SignedIn:
     session.add(user)
     audit.record(session, user, "sign_in", entity="user", entity_id=user.id)
     return SignedIn(user_id=user.id, session_epoch=user.session_epoch)
+
+
+def sso_refusal_message(email: str) -> str:
+    return (
+        f"Your organisation account ({email}) cannot sign in to the hub: no active account here "
+        "has this e-mail address. Ask an administrator to add the address to your account, or to "
+        "re-enable it."
+    )
+
+
+def sign_in_with_email(session: Session, email: str | None) -> SignedIn:
+    """Sign in someone the organisation's identity provider has authenticated (OpenID Connect).
+
+    The provider vouches for the e-mail address; this maps it, ignoring case, to an active User,
+    whose role then decides what they may do. An unknown or disabled address is refused and the
+    refusal audited. The password lockout does not apply: it guards the local password, which
+    this sign-in does not use, and honouring it would let anyone lock an SSO user out by typing
+    wrong passwords against their username.
+    """
+    db.require_writing(session)
+    address = (email or "").strip()
+    user = None
+    if address:
+        user = session.exec(select(User).where(func.lower(User.email) == address.lower())).first()
+    if user is None or not user.active:
+        reason = "no account with this e-mail" if user is None else "inactive account"
+        audit.record(session, user, "sign_in", entity="user" if user else None, entity_id=user.id if user else None,
+                     outcome=audit.FAILURE, detail=f"{SINGLE_SIGN_ON}: {reason}",
+                     username=None if user else address[:USERNAME_LIMIT])
+        if not address:
+            raise SignInRefused("Your organisation account did not tell the hub your e-mail address. "
+                                "Ask your administrator to check the single sign-on set-up.")
+        raise SignInRefused(sso_refusal_message(address))
+    user.last_signed_in_at = clock.now()
+    session.add(user)
+    audit.record(session, user, "sign_in", entity="user", entity_id=user.id, detail=SINGLE_SIGN_ON)
+    return SignedIn(user_id=user.id, session_epoch=user.session_epoch, single_sign_on=True)
+
+
+def sso_identity_is_recent(session: Session, authenticated_at: datetime | None) -> bool:
+    """Whether the identity provider's sign-in is recent enough to start a session on its word.
+
+    The provider's sign-in lives in a browser cookie for weeks; without this, a new tab opened
+    long after the last one went idle would sign straight in and the idle time-out would mean
+    nothing. So a new session starts from it only within the idle time-out of the provider's
+    sign-in (the ID token's `iat`); otherwise the person signs in at the provider again.
+    """
+    if authenticated_at is None:
+        return False
+    idle_limit = timedelta(minutes=settings.get_int(session, "idle_timeout_minutes"))
+    return clock.now() - authenticated_at <= idle_limit
 
 
 def _count_failure(session: Session, user: User, now: datetime) -> None:

@@ -1,10 +1,21 @@
 """The guard every page calls first: sign-in, idle time-out, forced password change, permission.
 
 It is convenience and a first line only: every service call checks permission again on the server.
+
+It also signs people in through the organisation's identity provider when `.streamlit/secrets.toml`
+has an `[auth]` section (`st.login`, OpenID Connect), and makes a database that goes away
+mid-page show a plain message instead of an error (docs/security.md).
 """
+
+import logging
+from datetime import UTC, datetime
 
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.exc import DatabaseError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from streamlit.errors import StreamlitAuthError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import Team, User
 from services import accounts, audit, clock, db
@@ -13,9 +24,23 @@ from services.errors import InputErrors, SignInRefused
 from services.permissions import Permission, has_permission
 from ui import nav
 
+log = logging.getLogger("ldhub.guard")
+
 SIGNED_IN = "signed_in"
 LAST_ACTIVITY = "last_activity"
 NOTICE = "notice"
+# The organisation identity last refused in this browser session, so that a refusal is audited
+# once rather than at every rerun, and its message.
+SSO_REFUSED = "sso_refused"
+SSO_MESSAGE = "sso_message"
+SSO_BUTTON = "Sign in with your organisation account"
+SSO_SIGN_OUT_BUTTON = "Sign out of your organisation account"
+SSO_EXPIRED = "Your organisation sign-in has expired. Sign in again to continue."
+DATABASE_UNREACHABLE = (
+    "The database could not be reached, so this page could not be shown in full. Try again in a "
+    "minute; if you were saving something, check whether it was saved before entering it again. "
+    "If this keeps happening, tell your administrator."
+)
 DEMO_NOTICE = (
     "**Demo data** — every person and record here is invented. Do not enter real patient "
     "information in a demonstration system."
@@ -43,6 +68,7 @@ def app_engine() -> Engine:
 def require(permission: Permission, *, title: str, sign_in_form: bool = False) -> User:
     """Return the signed-in user allowed `permission`, or draw a prompt or refusal and stop."""
     st.set_page_config(page_title=f"{title} · L&D hub", page_icon=":material/diversity_3:", layout="wide")
+    _show_database_errors_kindly()
     if load_config().demo:
         st.warning(DEMO_NOTICE, icon=":material/science:")
     engine = app_engine()
@@ -66,8 +92,49 @@ def require(permission: Permission, *, title: str, sign_in_form: bool = False) -
     return user
 
 
+# --- A database that goes away mid-page --------------------------------------------------------
+
+DATABASE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, db.DatabaseUnavailable)
+
+
+def is_database_unreachable(error: BaseException) -> bool:
+    # A bare DatabaseError is what SQLite raises for a damaged or replaced file; its subclasses
+    # (IntegrityError, DataError…) are the app's own mistakes and keep Streamlit's generic message.
+    return isinstance(error, DATABASE_ERRORS) or type(error) is DatabaseError
+
+
+def _show_database_errors_kindly() -> None:
+    """Make any page that hits an unreachable database show DATABASE_UNREACHABLE, not an error.
+
+    Streamlit calls the script run's `on_script_error` handler with every uncaught exception after
+    logging it (with its traceback, in the server log only); a handler returning True replaces
+    Streamlit's own error display. Installing it here, in the guard every page calls first, covers
+    every page without a change to any of them. Other exceptions still reach Streamlit's own
+    handling, which `client.showErrorDetails = "none"` keeps free of detail.
+    """
+    context = get_script_run_ctx()
+    if context is None or getattr(context.on_script_error, "ldhub_database_errors", False):
+        return
+    previous = context.on_script_error
+
+    def on_script_error(error: Exception) -> bool | None:
+        if is_database_unreachable(error):
+            log.error("database unreachable during a page run: %s", type(error).__name__)
+            st.error(DATABASE_UNREACHABLE, icon=":material/cloud_off:")
+            return True
+        return previous(error) if previous is not None else None
+
+    on_script_error.ldhub_database_errors = True
+    context.on_script_error = on_script_error
+
+
+# --- Who is signed in -------------------------------------------------------------------------
+
+
 def _current_user(engine: Engine) -> User | None:
     signed_in = st.session_state.get(SIGNED_IN)
+    if signed_in is None:
+        signed_in = _single_sign_on(engine)
     if signed_in is None:
         return None
     with db.reading(engine) as session:
@@ -78,6 +145,52 @@ def _current_user(engine: Engine) -> User | None:
         return None
     st.session_state[LAST_ACTIVITY] = clock.now()
     return user
+
+
+def _single_sign_on_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets file at all (Streamlit's error subclasses this)
+        return False
+
+
+def _organisation_identity() -> tuple[str | None, datetime | None] | None:
+    """The e-mail and sign-in time the identity provider vouches for, or None when none does."""
+    if not _single_sign_on_configured() or not st.user.get("is_logged_in"):
+        return None
+    issued_at = st.user.get("iat")
+    try:
+        authenticated_at = datetime.fromtimestamp(int(issued_at), UTC) if issued_at is not None else None
+    except (TypeError, ValueError, OverflowError):
+        authenticated_at = None
+    email = st.user.get("email")
+    return (str(email) if email else None), authenticated_at
+
+
+def _single_sign_on(engine: Engine) -> accounts.SignedIn | None:
+    """Start a session from the organisation's sign-in, when there is a recent one we have not refused."""
+    identity = _organisation_identity()
+    if identity is None or st.session_state.get(SSO_REFUSED) == identity:
+        return None
+    email, authenticated_at = identity
+    with db.reading(engine) as session:
+        recent = accounts.sso_identity_is_recent(session, authenticated_at)
+    if not recent:
+        st.session_state[SSO_REFUSED] = identity  # asked once per browser session, not every rerun
+        st.session_state[NOTICE] = SSO_EXPIRED
+        return None
+    try:
+        with db.writing(engine) as session:
+            signed_in = accounts.sign_in_with_email(session, email)
+    except SignInRefused as refusal:  # audited, and committed, by the service
+        st.session_state[SSO_REFUSED] = identity
+        st.session_state[SSO_MESSAGE] = str(refusal)
+        return None
+    st.session_state.pop(SSO_REFUSED, None)
+    st.session_state.pop(SSO_MESSAGE, None)
+    st.session_state[SIGNED_IN] = signed_in
+    st.session_state[LAST_ACTIVITY] = clock.now()
+    return signed_in
 
 
 def _team_name(engine: Engine, user: User) -> str:
@@ -94,6 +207,8 @@ def _show_notice() -> None:
 
 def _sign_in_form(engine: Engine) -> None:
     st.title("Liaison and Diversion hub")
+    if _single_sign_on_configured():
+        _single_sign_on_buttons()
     with st.form("sign_in"):
         username = st.text_input("Username", max_chars=accounts.USERNAME_LIMIT, autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
@@ -109,6 +224,22 @@ def _sign_in_form(engine: Engine) -> None:
     st.session_state[SIGNED_IN] = signed_in
     st.session_state[LAST_ACTIVITY] = clock.now()
     st.rerun()
+
+
+def _single_sign_on_buttons() -> None:
+    refused = st.session_state.get(SSO_MESSAGE)
+    if refused and st.user.get("is_logged_in"):
+        st.error(refused)
+        # Their organisation sign-in stands until they end it; this lets them use another account.
+        st.button(SSO_SIGN_OUT_BUTTON, on_click=st.logout, key="sso_sign_out")
+    if st.button(SSO_BUTTON, type="primary", icon=":material/badge:", key="sso_sign_in"):
+        try:
+            st.login()  # to the identity provider and back; the next session maps the e-mail
+        except StreamlitAuthError as problem:
+            log.error("single sign-on is misconfigured: %s", problem)
+            st.error("Single sign-on is not set up correctly on this server. Tell your administrator, "
+                     "and sign in with a hub account meanwhile if you have one.")
+    st.caption("Or sign in with a hub account:")
 
 
 def _change_password_form(engine: Engine, user: User) -> None:
@@ -142,5 +273,8 @@ def _record_refusal(engine: Engine, user: User, title: str) -> None:
 
 
 def sign_out() -> None:
+    signed_in = st.session_state.get(SIGNED_IN)
     st.session_state.clear()
     st.session_state[NOTICE] = "You have signed out."
+    if getattr(signed_in, "single_sign_on", False):
+        st.logout()  # ends the organisation sign-in too, or the next page would sign them straight back in
