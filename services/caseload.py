@@ -1,0 +1,1375 @@
+"""Caseload measures for team leads and commissioners, counted by the database.
+
+Each measure is one plain function `(session, user, filters) -> pandas.DataFrame` returning a small
+result (a row per week, site, bin, practitioner…): every count, median and percentile is done in
+SQL (`GROUP BY`, window functions, PostgreSQL's `percentile_cont` and an equivalent ranked
+fallback on SQLite), never by loading rows as objects. Each function carries `.title` and
+`.definition` (the words the page shows under its chart); `MEASURES` lists them all.
+
+Rules common to every measure unless its definition says otherwise:
+- **Who sees what.** Team leads and administrators (Permission.VIEW_CASELOAD), their own team only:
+  an administrator sees the team their account belongs to (kept simple on purpose).
+- **The cohort.** The team's requests *received* in the date range (London dates, both days
+  included), narrowed by the filters. Screenings, onward referrals and outcomes are counted
+  through the request they answer, whenever they happened; a screening saved without a request
+  is not counted here.
+- **Screened** means the request has a *complete* screening (a draft is work in progress); its
+  first screening is the earliest `screened_at` among them.
+- **London time.** Weeks run Monday 00:00 to Sunday 24:00 London time; hours, days of the week and
+  ages (at the London date the request was received) are London time too. PostgreSQL converts with
+  its time-zone database; SQLite, which stores naive UTC, adds the offset from a small calendar of
+  London's clock changes built from Python's zoneinfo for the years asked about.
+- **Charts carry no client's name or identifier.** Only the drill-down list does, and opening it is
+  audited (`view_caseload_list`).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement, Select
+from sqlmodel import Session
+
+from models import (
+    Activity,
+    CodeItem,
+    OnwardReferral,
+    Person,
+    Request,
+    Screening,
+    ScreeningVulnerability,
+    Site,
+    User,
+)
+from models.codes import (
+    OPEN_REQUEST_STATUSES,
+    ActivityKind,
+    CodeList,
+    EthnicCategory,
+    GenderIdentity,
+    ReferralStatus,
+    RequestStatus,
+    Role,
+    ScreeningOutcome,
+    ScreeningStatus,
+    Urgency,
+)
+from services import audit, clock, code_lists, settings
+from services.permissions import Permission, require
+
+DEFAULT_WEEKS = 12
+DRILLDOWN_ACTION = "view_caseload_list"
+
+AGE_BANDS: dict[str, str] = {"10-17": "10–17", "18-25": "18–25", "26-64": "26–64", "65+": "65+"}
+AGE_BAND_LABELS: dict[str, str] = {**AGE_BANDS, "under-10": "Under 10 (check the record)", "unknown": "Not known"}
+
+RAG_LABELS = {"green": "Green: early in the target", "amber": "Amber: late in the target", "red": "Red: over target"}
+OUT_OF_HOURS_LABELS = {
+    "weekday_day": "Weekday 08:00–18:00",
+    "weekday_evening_night": "Weekday evening or night (18:00–08:00)",
+    "weekend": "Weekend (Saturday or Sunday)",
+}
+FUNNEL_STAGES = {
+    "received": "Requests received",
+    "screened": "Screened",
+    "further_assessment": "Further assessment",
+    "referred_on": "Referred on",
+    "attended": "Attended an onward appointment",
+}
+ATTENDED_CODES = ("5", "6")  # attended on time; arrived late and was seen
+NOT_ATTENDED_CODES = ("3", "7")  # did not attend; arrived late and was not seen
+FURTHER_ASSESSMENT_OUTCOMES = (
+    ScreeningOutcome.FURTHER_ASSESSMENT.value,
+    ScreeningOutcome.MENTAL_HEALTH_ACT_ASSESSMENT.value,
+)
+DISTRIBUTION_BINS = 9  # eight of a quarter of the target each, then "more than twice the target"
+NOT_ALLOCATED = 0  # the practitioner key of requests nobody holds yet
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+_OPEN = tuple(status.value for status in OPEN_REQUEST_STATUSES)
+_COMPLETE = ScreeningStatus.COMPLETE.value
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+
+
+@dataclass(frozen=True)
+class CaseloadFilters:
+    """What the team lead asked to see. Dates are London calendar days, both included.
+
+    `practitioner_id` selects the requests allocated to that member of staff (and, for the
+    activities chart, the activities they logged). `age_band` is the person's age on the London
+    date the request was received: one of AGE_BANDS.
+    """
+
+    start: date
+    end: date
+    site_id: int | None = None
+    source_of_referral: str | None = None
+    request_type: str | None = None
+    urgency: str | None = None
+    practitioner_id: int | None = None
+    age_band: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("the date range ends before it starts")
+        if self.age_band is not None and self.age_band not in AGE_BANDS:
+            raise ValueError(f"unknown age band {self.age_band!r}")
+
+    @classmethod
+    def default(cls, today: date | None = None) -> "CaseloadFilters":
+        """The current London week and the eleven before it (twelve Monday-based weeks)."""
+        today = today or clock.today_in_london()
+        this_monday = today - timedelta(days=today.weekday())
+        return cls(start=this_monday - timedelta(weeks=DEFAULT_WEEKS - 1), end=today)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "CaseloadFilters":
+        """The period of the same length just before this one, with the same other filters."""
+        return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
+
+    def utc_range(self) -> tuple[datetime, datetime]:
+        """[first London midnight, London midnight after the last day) as UTC instants."""
+        return clock.from_london(self.start, time()), clock.from_london(self.end + timedelta(days=1), time())
+
+    # The URL query: short names, only what differs from "everything".
+    QUERY_NAMES = {
+        "start": "from",
+        "end": "to",
+        "site_id": "site",
+        "source_of_referral": "source",
+        "request_type": "type",
+        "urgency": "urgency",
+        "practitioner_id": "practitioner",
+        "age_band": "age",
+    }
+
+    def to_query(self) -> dict[str, str]:
+        query = {}
+        for name, key in self.QUERY_NAMES.items():
+            value = getattr(self, name)
+            if value is not None:
+                query[key] = value.isoformat() if isinstance(value, date) else str(value)
+        return query
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Any], today: date | None = None) -> tuple["CaseloadFilters", list[str]]:
+        """Filters from a URL query, and a message for each value that could not be used."""
+        default = cls.default(today)
+        values: dict[str, Any] = {"start": default.start, "end": default.end}
+        problems: list[str] = []
+        for name, key in cls.QUERY_NAMES.items():
+            raw = query.get(key)
+            if isinstance(raw, list):
+                raw = raw[-1] if raw else None
+            if raw in (None, ""):
+                continue
+            raw = str(raw)
+            try:
+                if name in ("start", "end"):
+                    values[name] = date.fromisoformat(raw)
+                elif name in ("site_id", "practitioner_id"):
+                    values[name] = int(raw)
+                elif name == "urgency":
+                    values[name] = Urgency(raw).value
+                elif name == "age_band":
+                    if raw not in AGE_BANDS:
+                        raise ValueError(raw)
+                    values[name] = raw
+                else:
+                    values[name] = raw[:40]
+            except ValueError:
+                problems.append(f"Ignored the link's {key}={raw[:40]!r}: not a value this page knows.")
+        if values["end"] < values["start"]:
+            problems.append("Ignored the link's dates: the range ended before it started.")
+            values["start"], values["end"] = default.start, default.end
+        return cls(**values), problems
+
+    def describe(self, choices: "FilterChoices | None" = None) -> str:
+        """The filters in words (for the audit trail, an export's About sheet, a caption)."""
+        parts = [f"received {clock.format_date(self.start)} to {clock.format_date(self.end)}"]
+        names = {
+            "site_id": "site",
+            "source_of_referral": "source",
+            "request_type": "type",
+            "urgency": "urgency",
+            "practitioner_id": "practitioner",
+            "age_band": "age band",
+        }
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name in names and value is not None:
+                label = choices.label(field.name, value) if choices else str(value)
+                parts.append(f"{names[field.name]} {label}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """The values the filter bar offers, each with the label shown."""
+
+    sites: dict[int, str]
+    sources: dict[str, str]
+    request_types: dict[str, str]
+    urgencies: dict[str, str]
+    practitioners: dict[int, str]
+    age_bands: dict[str, str]
+
+    def label(self, field_name: str, value: Any) -> str:
+        table = {
+            "site_id": self.sites,
+            "source_of_referral": self.sources,
+            "request_type": self.request_types,
+            "urgency": self.urgencies,
+            "practitioner_id": self.practitioners,
+            "age_band": self.age_bands,
+        }[field_name]
+        return table.get(value, str(value))
+
+
+def filter_choices(session: Session, user: User) -> FilterChoices:
+    """Sites, code lists and staff of the user's own team (staff names only, never clients')."""
+    require(user, Permission.VIEW_CASELOAD)
+    sites = session.connection().execute(
+        select(Site.id, Site.name).where(Site.team_id == user.team_id).order_by(Site.name)
+    ).all()
+    staff = session.connection().execute(
+        select(User.id, User.full_name, User.active)
+        .where(User.team_id == user.team_id, User.role.in_([Role.PRACTITIONER.value, Role.TEAM_LEAD.value]))
+        .order_by(User.full_name)
+    ).all()
+    return FilterChoices(
+        sites=dict(sites),
+        sources=_ordered_labels(session, CodeList.SOURCE_OF_REFERRAL),
+        request_types=_ordered_labels(session, CodeList.REQUEST_TYPE),
+        urgencies={urgency.value: urgency.label for urgency in Urgency},
+        practitioners={row.id: row.full_name + ("" if row.active else " (inactive)") for row in staff},
+        age_bands=dict(AGE_BANDS),
+    )
+
+
+def _ordered_labels(session: Session, code_list: CodeList) -> dict[str, str]:
+    rows = session.connection().execute(
+        select(CodeItem.code, CodeItem.label)
+        .where(CodeItem.list_name == code_list.value)
+        .order_by(CodeItem.sort_order, CodeItem.label)
+    ).all()
+    return dict(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# London time in SQL
+
+
+def _offset_minutes(moment: datetime) -> int:
+    return int(moment.astimezone(clock.LONDON).utcoffset().total_seconds() // 60)
+
+
+@lru_cache(maxsize=128)
+def _clock_changes(year: int) -> tuple[datetime, ...]:
+    """The UTC instants in `year` at which London's offset from UTC changes (to the minute)."""
+    changes = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    while day.year == year:
+        following = day + timedelta(days=1)
+        if _offset_minutes(day) != _offset_minutes(following):
+            moment = day
+            for step in (timedelta(hours=1), timedelta(minutes=1)):
+                while _offset_minutes(moment + step) == _offset_minutes(day):
+                    moment += step
+            changes.append(moment + timedelta(minutes=1))
+        day = following
+    return tuple(changes)
+
+
+@lru_cache(maxsize=64)
+def london_offsets(first_year: int, last_year: int) -> tuple[tuple[datetime, datetime, int], ...]:
+    """[(from, until, minutes ahead of UTC)] for every stretch of those years not on UTC."""
+    start = datetime(first_year, 1, 1, tzinfo=UTC)
+    stop = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    changes = (moment for year in range(first_year, last_year + 1) for moment in _clock_changes(year))
+    boundaries = [start, *changes, stop]
+    return tuple(
+        (begin, until, _offset_minutes(begin))
+        for begin, until in zip(boundaries, boundaries[1:], strict=False)
+        if _offset_minutes(begin)
+    )
+
+
+def _constant(text: str) -> ColumnElement:
+    """A fixed SQL string written inline: PostgreSQL only sees a GROUP BY expression as the
+    selected one when both are spelt the same, and two bound parameters are not."""
+    assert "'" not in text
+    return literal_column(f"'{text}'")
+
+
+class _Sql:
+    """The SQL expressions the measures share, written once per database dialect."""
+
+    def __init__(self, session: Session, user: User, filters: CaseloadFilters):
+        self.session = session
+        self.filters = filters
+        self.team_id = user.team_id
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        first = filters.previous().start.year - 1
+        last = max(filters.end.year, clock.today_in_london().year) + 1
+        self.offsets = () if self.postgres else london_offsets(first, last)
+        self.target_seconds = settings.get_int(session, "screening_target_minutes") * 60
+        self.amber_percent = settings.get_int(session, "amber_percent")
+        self.now = clock.now()
+
+    def rows(self, statement) -> list:
+        return self.session.connection().execute(statement).all()
+
+    # London time ----------------------------------------------------------------------------
+    def london(self, moment) -> ColumnElement:
+        """A UTC column as London wall-clock time (timestamp without zone / 'YYYY-MM-DD HH:MM:SS')."""
+        if self.postgres:
+            return func.timezone(_constant("Europe/London"), moment)
+        shifted = [
+            (and_(moment >= begin, moment < until), func.datetime(moment, f"{minutes:+d} minutes"))
+            for begin, until, minutes in self.offsets
+        ]
+        return case(*shifted, else_=func.datetime(moment)) if shifted else func.datetime(moment)
+
+    def week(self, moment) -> ColumnElement:
+        """The London Monday of the week `moment` falls in."""
+        local = self.london(moment)
+        if self.postgres:
+            return cast(func.date_trunc(_constant("week"), local), Date)
+        return func.date(local, "-6 days", "weekday 1")
+
+    def london_date(self, moment) -> ColumnElement:
+        local = self.london(moment)
+        return cast(local, Date) if self.postgres else func.date(local)
+
+    def hour(self, moment) -> ColumnElement:
+        local = self.london(moment)
+        if self.postgres:
+            return cast(extract("hour", local), Integer)
+        return cast(func.strftime("%H", local), Integer)
+
+    def weekday(self, moment) -> ColumnElement:
+        """ISO day of the week in London: 1 Monday … 7 Sunday."""
+        local = self.london(moment)
+        if self.postgres:
+            return cast(extract("isodow", local), Integer)
+        return (cast(func.strftime("%w", local), Integer) + 6) % 7 + 1
+
+    def month(self, day) -> ColumnElement:
+        return func.to_char(day, _constant("YYYY-MM")) if self.postgres else func.strftime("%Y-%m", day)
+
+    # Arithmetic -----------------------------------------------------------------------------
+    def seconds_between(self, later, earlier) -> ColumnElement:
+        """Whole seconds from `earlier` to `later` (rounded, so float noise never moves a boundary)."""
+        if self.postgres:
+            return cast(func.round(extract("epoch", later - earlier)), BigInteger)
+        return cast(func.round((func.julianday(later) - func.julianday(earlier)) * 86400), Integer)
+
+    def _year_and_day(self, day) -> tuple[ColumnElement, ColumnElement]:
+        if self.postgres:
+            return cast(extract("year", day), Integer), func.to_char(day, _constant("MM-DD"))
+        return cast(func.strftime("%Y", day), Integer), func.strftime("%m-%d", day)
+
+    def age_band(self) -> ColumnElement:
+        """The person's age band on the London date the request was received."""
+        on_year, on_day = self._year_and_day(self.london_date(Request.received_at))
+        born_year, born_day = self._year_and_day(Person.date_of_birth)
+        age = on_year - born_year - case((on_day < born_day, 1), else_=0)
+        return case(
+            (Person.date_of_birth.is_(None), "unknown"),
+            (age < 10, "under-10"),
+            (age < 18, "10-17"),
+            (age < 26, "18-25"),
+            (age < 65, "26-64"),
+            else_="65+",
+        )
+
+    # The cohort ----------------------------------------------------------------------------
+    def requests_and_people(self):
+        return Request.__table__.outerjoin(Person.__table__, Person.id == Request.person_id)
+
+    def conditions(self, *, dated: bool = True, filters: CaseloadFilters | None = None) -> list[ColumnElement]:
+        """The team and the filters; `dated=False` leaves out the date range (snapshots of now)."""
+        filters = filters or self.filters
+        conditions = [Request.team_id == self.team_id]
+        if dated:
+            start, end = filters.utc_range()
+            conditions += [Request.received_at >= start, Request.received_at < end]
+        for column, value in (
+            (Request.site_id, filters.site_id),
+            (Request.source_of_referral, filters.source_of_referral),
+            (Request.request_type, filters.request_type),
+            (Request.urgency, filters.urgency),
+            (Request.allocated_to_id, filters.practitioner_id),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if filters.age_band is not None:
+            conditions.append(self.age_band() == filters.age_band)
+        return conditions
+
+    def first_screened(self) -> ColumnElement:
+        return (
+            select(func.min(Screening.screened_at))
+            .where(
+                Screening.request_id == Request.id,
+                Screening.team_id == self.team_id,
+                Screening.status == _COMPLETE,
+                Screening.screened_at.is_not(None),
+            )
+            .correlate(Request.__table__)
+            .scalar_subquery()
+        )
+
+    def cohort(self, *, with_previous: bool = False, with_screening: bool = False):
+        """The requests of the period (and of the period before, marked by `period`) as a CTE."""
+        start, end = self.filters.utc_range()
+        conditions = self.conditions(dated=False) + [Request.received_at < end]
+        conditions.append(Request.received_at >= (self.filters.previous().utc_range()[0] if with_previous else start))
+        columns = [
+            Request.id.label("request_id"),
+            Request.received_at,
+            Request.site_id,
+            Request.source_of_referral,
+            Request.request_type,
+            Request.urgency,
+            Request.status,
+            Request.allocated_to_id,
+            Request.person_id,
+            Request.due_at,
+            Request.first_response_at,
+            case((Request.received_at >= start, "current"), else_="previous").label("period"),
+        ]
+        if with_screening:
+            columns.append(self.first_screened().label("first_screened_at"))
+        statement = select(*columns).select_from(self.requests_and_people()).where(*conditions)
+        # Materialised, so the correlated first-screening look-up runs once per request however
+        # many times the measure refers to it.
+        return statement.cte("cohort").prefix_with("MATERIALIZED")
+
+    def screen_seconds(self, cohort) -> ColumnElement:
+        return self.seconds_between(cohort.c.first_screened_at, cohort.c.received_at)
+
+    def rag(self, seconds) -> ColumnElement:
+        """green: within the amber share of the target; amber: within the target; red: over it."""
+        return case(
+            (seconds * 100 <= self.target_seconds * self.amber_percent, "green"),
+            (seconds <= self.target_seconds, "amber"),
+            else_="red",
+        )
+
+    def distribution_bin(self, seconds) -> ColumnElement:
+        """Bin k holds (k·T/4, (k+1)·T/4]; the first also holds 0; the last everything over 2T."""
+        quarters = (seconds * 4 - 1) // self.target_seconds
+        return case(
+            (seconds <= 0, 0),
+            (quarters >= DISTRIBUTION_BINS - 1, DISTRIBUTION_BINS - 1),
+            else_=quarters,
+        )
+
+    def percentiles(self, grouped: Select, ps: Sequence[float]) -> dict[Any, list[float | None]]:
+        """Continuous percentiles (as PostgreSQL's percentile_cont) of `value` per `grouping`.
+
+        `grouped` is a select of two columns labelled `grouping` and `value`. On SQLite the rank of
+        each value is numbered with ROW_NUMBER/COUNT windows and the two neighbouring values are
+        interpolated in SQL, which gives exactly percentile_cont's answer.
+        """
+        source = grouped.where(grouped.selected_columns.value.is_not(None)).subquery()
+        if self.postgres:
+            statement = select(
+                source.c.grouping,
+                *(func.percentile_cont(p).within_group(source.c.value) for p in ps),
+            ).group_by(source.c.grouping)
+        else:
+            ranked = select(
+                source.c.grouping,
+                source.c.value,
+                (func.row_number().over(partition_by=source.c.grouping, order_by=source.c.value) - 1).label("rank"),
+                func.count().over(partition_by=source.c.grouping).label("n"),
+            ).subquery()
+            picked = []
+            for p in ps:
+                position = literal(float(p)) * (ranked.c.n - 1)
+                lower = cast(position, Integer)  # positions are never negative: truncation is floor
+                low_value = func.max(case((ranked.c.rank == lower, ranked.c.value)))
+                high_value = func.max(case((ranked.c.rank == lower + 1, ranked.c.value)))
+                fraction = func.max(position - lower)
+                picked.append(low_value + fraction * (func.coalesce(high_value, low_value) - low_value))
+            statement = select(ranked.c.grouping, *picked).group_by(ranked.c.grouping)
+        return {row[0]: [None if value is None else float(value) for value in row[1:]] for row in self.rows(statement)}
+
+
+def _as_date(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _frame(rows: Sequence, columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(columns))
+
+
+def _share(part: int | None, whole: int | None) -> float | None:
+    return None if not whole else (part or 0) / whole
+
+
+def week_starts(filters: CaseloadFilters) -> list[date]:
+    """Every London Monday whose week overlaps the period (for a chart axis with empty weeks)."""
+    monday = filters.start - timedelta(days=filters.start.weekday())
+    weeks = []
+    while monday <= filters.end:
+        weeks.append(monday)
+        monday += timedelta(weeks=1)
+    return weeks
+
+
+# --------------------------------------------------------------------------------------------
+# The measures
+
+
+@dataclass(frozen=True)
+class MeasureInfo:
+    key: str
+    title: str
+    definition: str
+    function: Callable[[Session, User, CaseloadFilters], pd.DataFrame]
+    drilldown: bool
+
+
+MEASURES: dict[str, MeasureInfo] = {}
+
+
+def measure(key: str, title: str, definition: str, *, drilldown: bool = True):
+    """Register a measure; its title and definition are shown with its chart."""
+
+    def register(function):
+        function.key, function.title, function.definition = key, title, " ".join(definition.split())
+        MEASURES[key] = MeasureInfo(key, title, function.definition, function, drilldown)
+        return function
+
+    return register
+
+
+HEADLINE_COLUMNS = ["key", "label", "value", "previous", "unit", "better"]
+
+
+@measure(
+    "headline",
+    "Headline figures",
+    """Requests received in the period; the share of them screened; the median and 90th-percentile
+    time from receipt to first screening of those screened; the share screened within the team's
+    screening target; the share answered by their due time (set from the urgency's response
+    target) of those answered or already overdue. Each is compared with the period of the same
+    length just before. Open, waiting-for-allocation and overdue counts are as of now, compared
+    with the same moment one period-length ago (rebuilt from received, allocated and closed times;
+    a reopened request counts as open from its receipt).""",
+    drilldown=False,
+)
+def headline(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    cohort = sql.cohort(with_previous=True, with_screening=True)
+    seconds = sql.screen_seconds(cohort)
+    answered_or_due = or_(cohort.c.first_response_at.is_not(None), cohort.c.due_at < sql.now)
+    in_time = and_(cohort.c.first_response_at.is_not(None), cohort.c.first_response_at <= cohort.c.due_at)
+    counts = {
+        row.period: row
+        for row in sql.rows(
+            select(
+                cohort.c.period,
+                func.count().label("received"),
+                func.count(cohort.c.first_screened_at).label("screened"),
+                func.sum(case((seconds <= sql.target_seconds, 1), else_=0)).label("within"),
+                func.sum(case((answered_or_due, 1), else_=0)).label("answerable"),
+                func.sum(case((in_time, 1), else_=0)).label("answered_in_time"),
+            ).group_by(cohort.c.period)
+        )
+    }
+    times = sql.percentiles(select(cohort.c.period.label("grouping"), seconds.label("value")), (0.5, 0.9))
+    snapshot = _snapshot(sql)
+
+    def count(period: str, name: str) -> int:
+        row = counts.get(period)
+        return int(getattr(row, name) or 0) if row else 0
+
+    def minutes(period: str, index: int) -> float | None:
+        value = times.get(period, [None, None])[index]
+        return None if value is None else value / 60
+
+    rows = []
+    for key, label, unit, better, value in (
+        ("received", "Requests received", "count", None, lambda p: count(p, "received")),
+        ("share_screened", "Share screened", "share", "higher",
+         lambda p: _share(count(p, "screened"), count(p, "received"))),
+        ("median_minutes", "Median time to first screening", "minutes", "lower", lambda p: minutes(p, 0)),
+        ("p90_minutes", "90th percentile time to first screening", "minutes", "lower", lambda p: minutes(p, 1)),
+        ("share_within_target", "Screened within target", "share", "higher",
+         lambda p: _share(count(p, "within"), count(p, "screened"))),
+        ("share_answered_in_time", "Answered by due time (by urgency)", "share", "higher",
+         lambda p: _share(count(p, "answered_in_time"), count(p, "answerable"))),
+    ):
+        rows.append((key, label, value("current"), value("previous"), unit, better))
+    rows += [
+        ("open_now", "Open caseload now", snapshot["open_now"], snapshot["open_then"], "count", None),
+        ("waiting_now", "Waiting for allocation now", snapshot["waiting_now"], snapshot["waiting_then"], "count",
+         "lower"),
+        ("overdue_now", "Overdue now", snapshot["overdue_now"], snapshot["overdue_then"], "count", "lower"),
+    ]
+    return pd.DataFrame(rows, columns=HEADLINE_COLUMNS, dtype=object)
+
+
+def _snapshot(sql: _Sql) -> dict[str, int]:
+    """Open, waiting and overdue now (by status) and one period-length ago (by timestamps)."""
+    now = sql.now
+    then = now - timedelta(days=sql.filters.days)
+    is_open = Request.status.in_(_OPEN)
+    open_then = and_(
+        Request.received_at <= then,
+        or_(is_open, Request.closed_at > then),
+    )
+    waiting_then = and_(open_then, or_(Request.allocated_at.is_(None), Request.allocated_at > then))
+    statement = select(
+        func.sum(case((is_open, 1), else_=0)),
+        func.sum(case((and_(is_open, Request.allocated_to_id.is_(None)), 1), else_=0)),
+        func.sum(case((and_(is_open, Request.due_at < now), 1), else_=0)),
+        func.sum(case((open_then, 1), else_=0)),
+        func.sum(case((waiting_then, 1), else_=0)),
+        func.sum(case((and_(open_then, Request.due_at < then), 1), else_=0)),
+    ).select_from(sql.requests_and_people()).where(*sql.conditions(dated=False))
+    # Only requests open now or closed since `then` can count; the rest are skipped by index.
+    statement = statement.where(or_(is_open, Request.closed_at > then))
+    values = [int(value or 0) for value in sql.rows(statement)[0]]
+    names = ("open_now", "waiting_now", "overdue_now", "open_then", "waiting_then", "overdue_then")
+    return dict(zip(names, values, strict=True))
+
+
+@measure(
+    "requests_by_week_and_site",
+    "Requests per week by site",
+    """Requests received each London week (Monday to Sunday), stacked by the site they came from.""",
+)
+def requests_by_week_and_site(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    week = sql.week(Request.received_at).label("week")
+    rows = sql.rows(
+        select(week, Request.site_id, Site.name, func.count())
+        .select_from(sql.requests_and_people().join(Site.__table__, Site.id == Request.site_id))
+        .where(*sql.conditions())
+        .group_by(week, Request.site_id, Site.name)
+        .order_by(week, Site.name)
+    )
+    frame = _frame(rows, ["week", "site_id", "site", "requests"])
+    frame["week"] = frame["week"].map(_as_date)
+    return frame
+
+
+@measure(
+    "requests_by_week_and_source",
+    "Requests per week by source",
+    """Requests received each London week (Monday to Sunday), by the agency that made them
+    (source of referral).""",
+)
+def requests_by_week_and_source(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    week = sql.week(Request.received_at).label("week")
+    rows = sql.rows(
+        select(week, Request.source_of_referral, func.count())
+        .select_from(sql.requests_and_people())
+        .where(*sql.conditions())
+        .group_by(week, Request.source_of_referral)
+        .order_by(week, Request.source_of_referral)
+    )
+    frame = _frame(rows, ["week", "source", "requests"])
+    frame["week"] = frame["week"].map(_as_date)
+    labels = code_lists.labels(session, CodeList.SOURCE_OF_REFERRAL)
+    frame.insert(2, "source_label", frame["source"].map(lambda code: labels.get(code, code)))
+    return frame
+
+
+def _bin_label(index: int, target_seconds: int) -> str:
+    def show(seconds: float) -> str:
+        minutes = seconds / 60
+        return f"{minutes:g} min" if minutes < 60 else f"{minutes / 60:g} h"
+
+    quarter = target_seconds / 4
+    if index >= DISTRIBUTION_BINS - 1:
+        return f"over {show(2 * target_seconds)}"
+    return f"{show(index * quarter) if index else '0'} – {show((index + 1) * quarter)}"
+
+
+@measure(
+    "time_to_first_screening",
+    "Time to first screening",
+    """Screened requests received in the period, by the time from receipt to their first complete
+    screening, in bins of a quarter of the team's screening target (a setting; 4 hours unless
+    changed). A screening exactly at the target counts as within it. Requests not yet screened are
+    not in this chart.""",
+)
+def time_to_first_screening(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    cohort = sql.cohort(with_screening=True)
+    screened = select(sql.distribution_bin(sql.screen_seconds(cohort)).label("bin")).where(
+        cohort.c.first_screened_at.is_not(None)
+    ).subquery()
+    counts = dict(sql.rows(select(screened.c.bin, func.count()).group_by(screened.c.bin)))
+    target = sql.target_seconds
+    rows = [
+        (
+            index,
+            _bin_label(index, target),
+            index * target / 4 / 3600,
+            int(counts.get(index, 0)),
+            index < DISTRIBUTION_BINS // 2,
+            target / 60,
+        )
+        for index in range(DISTRIBUTION_BINS)
+    ]
+    return pd.DataFrame(rows, columns=["bin", "label", "from_hours", "requests", "within_target", "target_minutes"])
+
+
+@measure(
+    "screening_within_target_by_week",
+    "Screened within target, per week",
+    """Screened requests received each London week, by how soon they were first screened: green
+    within the amber share of the screening target (a setting, 75% unless changed), amber later but
+    within the target, red over it. The share within target is green plus amber.""",
+)
+def screening_within_target_by_week(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    cohort = sql.cohort(with_screening=True)
+    rated = select(
+        sql.week(cohort.c.received_at).label("week"),
+        sql.rag(sql.screen_seconds(cohort)).label("rag"),
+    ).where(cohort.c.first_screened_at.is_not(None)).subquery()
+    count = func.count()
+    weekly_total = func.sum(count).over(partition_by=rated.c.week)
+    weekly_within = func.sum(func.sum(case((rated.c.rag != "red", 1), else_=0))).over(partition_by=rated.c.week)
+    rows = sql.rows(
+        select(rated.c.week, rated.c.rag, count, weekly_total, weekly_within)
+        .group_by(rated.c.week, rated.c.rag)
+        .order_by(rated.c.week, rated.c.rag)
+    )
+    frame = _frame(rows, ["week", "rag", "requests", "screened_that_week", "within_target_that_week"])
+    frame["week"] = frame["week"].map(_as_date)
+    for column in ("requests", "screened_that_week", "within_target_that_week"):
+        frame[column] = frame[column].astype(int)
+    frame["share_within_target"] = frame["within_target_that_week"] / frame["screened_that_week"]
+    frame.insert(2, "rag_label", frame["rag"].map(RAG_LABELS))
+    return frame
+
+
+@measure(
+    "answered_in_time_by_urgency",
+    "Answered by due time, by urgency",
+    """For each urgency, of the requests received in the period that have been answered or are
+    already past their due time, the share whose first response was recorded by the due time. The
+    due time is set from the urgency's response target (settings: 1 hour, 4 hours, 3 days unless
+    changed).""",
+)
+def answered_in_time_by_urgency(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    cohort = sql.cohort()
+    in_time = and_(cohort.c.first_response_at.is_not(None), cohort.c.first_response_at <= cohort.c.due_at)
+    rows = sql.rows(
+        select(
+            cohort.c.urgency,
+            func.count(),
+            func.sum(case((in_time, 1), else_=0)),
+        )
+        .where(or_(cohort.c.first_response_at.is_not(None), cohort.c.due_at < sql.now))
+        .group_by(cohort.c.urgency)
+    )
+    found = {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
+    data = []
+    for urgency in Urgency:
+        answerable, answered = found.pop(urgency.value, (0, 0))
+        data.append((urgency.value, urgency.label, answerable, answered, _share(answered, answerable)))
+    for code, (answerable, answered) in found.items():  # an urgency no longer in the list
+        data.append((code, code, answerable, answered, _share(answered, answerable)))
+    return pd.DataFrame(data, columns=["urgency", "urgency_label", "answerable", "answered_in_time", "share"])
+
+
+@measure(
+    "open_caseload_by_practitioner",
+    "Open caseload per practitioner",
+    """Open requests now (new, allocated, in progress or reopened), by the member of staff they are
+    allocated to, split into overdue (past their due time) and not yet due. Filters other than the
+    dates apply; "Not allocated" is the queue waiting for allocation.""",
+)
+def open_caseload_by_practitioner(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    overdue = case((Request.due_at < sql.now, 1), else_=0)
+    practitioner = func.coalesce(Request.allocated_to_id, literal_column(str(NOT_ALLOCATED)))
+    rows = sql.rows(
+        select(
+            practitioner,
+            User.full_name,
+            func.count(),
+            func.sum(overdue),
+        )
+        .select_from(
+            sql.requests_and_people().outerjoin(User.__table__, User.id == Request.allocated_to_id)
+        )
+        .where(*sql.conditions(dated=False), Request.status.in_(_OPEN))
+        .group_by(practitioner, User.full_name)
+    )
+    frame = _frame(rows, ["practitioner_id", "practitioner", "open", "overdue"])
+    frame["practitioner"] = frame["practitioner"].fillna("Not allocated")
+    frame["open"] = frame["open"].astype(int)
+    frame["overdue"] = frame["overdue"].fillna(0).astype(int)
+    frame["not_overdue"] = frame["open"] - frame["overdue"]
+    return frame.sort_values(["open", "practitioner"], ascending=[False, True], ignore_index=True)
+
+
+def _screened_people(sql: _Sql, cohort, *extra):
+    """Each complete screening of a cohort request: its screening and person."""
+    return (
+        select(cohort.c.request_id, cohort.c.received_at, Screening.id.label("screening_id"),
+               Screening.person_id.label("person_id"), *extra)
+        .select_from(cohort.join(Screening.__table__, Screening.request_id == cohort.c.request_id))
+        .where(Screening.team_id == sql.team_id, Screening.status == _COMPLETE)
+    )
+
+
+@measure(
+    "vulnerabilities",
+    "Vulnerabilities found",
+    """Of the people screened (a complete screening answering a request received in the period),
+    the share with each vulnerability recorded at one of those screenings. A person counts once per
+    vulnerability however often they were screened; a person can have several.""",
+)
+def vulnerabilities(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    cohort = sql.cohort()
+    screened = _screened_people(sql, cohort).subquery()
+    people = sql.rows(select(func.count(func.distinct(screened.c.person_id))))[0][0] or 0
+    rows = sql.rows(
+        select(ScreeningVulnerability.code, func.count(func.distinct(screened.c.person_id)))
+        .select_from(screened.join(ScreeningVulnerability.__table__,
+                                   ScreeningVulnerability.screening_id == screened.c.screening_id))
+        .group_by(ScreeningVulnerability.code)
+    )
+    labels = _ordered_labels(session, CodeList.VULNERABILITY)
+    frame = _frame(rows, ["code", "people"])
+    frame["people"] = frame["people"].astype(int)
+    frame.insert(1, "label", frame["code"].map(lambda code: labels.get(code, code)))
+    frame["screened_people"] = int(people)
+    frame["share"] = frame["people"] / people if people else 0.0
+    return frame.sort_values(["people", "label"], ascending=[False, True], ignore_index=True)
+
+
+def _first_requests(sql: _Sql, *extra) -> Select:
+    """Each person's first request in the period (people counted once), with `extra` columns."""
+    rank = func.row_number().over(partition_by=Request.person_id, order_by=(Request.received_at, Request.id))
+    ranked = (
+        select(Request.id.label("request_id"), Request.person_id, rank.label("rank"), *extra)
+        .select_from(sql.requests_and_people())
+        .where(*sql.conditions(), Request.person_id.is_not(None))
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.rank == 1).subquery()
+
+
+@measure(
+    "age_band_and_gender",
+    "People by age band and gender identity",
+    """People the period's requests were about, counted once each: age band on the London date of
+    their first request in the period (10–17, 18–25, 26–64, 65+), and recorded gender identity.
+    General advice requests about no one are not counted.""",
+)
+def age_band_and_gender(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    people = _first_requests(sql, sql.age_band().label("age_band"),
+                             func.coalesce(Person.gender_identity, "X").label("gender"))
+    rows = sql.rows(
+        select(people.c.age_band, people.c.gender, func.count())
+        .group_by(people.c.age_band, people.c.gender)
+        .order_by(people.c.age_band, people.c.gender)
+    )
+    frame = _frame(rows, ["age_band", "gender", "people"])
+    frame["people"] = frame["people"].astype(int)
+    frame.insert(1, "age_band_label", frame["age_band"].map(lambda code: AGE_BAND_LABELS.get(code, code)))
+    frame["gender_label"] = frame["gender"].map(GenderIdentity.label_of)
+    return frame
+
+
+@measure(
+    "ethnic_category",
+    "People by ethnic category",
+    """People the period's requests were about, counted once each, by recorded ethnic category
+    (NHS Data Dictionary codes); "Not known" includes people with none recorded.""",
+)
+def ethnic_category(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    people = _first_requests(sql, func.coalesce(Person.ethnic_category, "99").label("ethnic_category"))
+    rows = sql.rows(
+        select(people.c.ethnic_category, func.count())
+        .group_by(people.c.ethnic_category)
+        .order_by(func.count().desc(), people.c.ethnic_category)
+    )
+    frame = _frame(rows, ["ethnic_category", "people"])
+    frame["people"] = frame["people"].astype(int)
+    frame.insert(1, "label", frame["ethnic_category"].map(EthnicCategory.label_of))
+    return frame
+
+
+def _referral_outcome() -> ColumnElement:
+    """The referral's outcome: attendance when recorded, otherwise its status."""
+    return case(
+        (OnwardReferral.attendance.in_(ATTENDED_CODES), ReferralStatus.ATTENDED.value),
+        (OnwardReferral.attendance.in_(NOT_ATTENDED_CODES), ReferralStatus.DID_NOT_ATTEND.value),
+        else_=OnwardReferral.status,
+    )
+
+
+def _referrals_of(sql: _Sql, request_id) -> Select:
+    """Onward referrals made at a complete screening answering the given request."""
+    return (
+        select(OnwardReferral.id)
+        .select_from(OnwardReferral.__table__.join(Screening.__table__, Screening.id == OnwardReferral.screening_id))
+        .where(
+            Screening.request_id == request_id,
+            Screening.team_id == sql.team_id,
+            Screening.status == _COMPLETE,
+            OnwardReferral.team_id == sql.team_id,
+        )
+    )
+
+
+def _stage_conditions(sql: _Sql, request_id) -> dict[str, ColumnElement]:
+    further = (
+        select(Screening.id)
+        .where(
+            Screening.request_id == request_id,
+            Screening.team_id == sql.team_id,
+            Screening.status == _COMPLETE,
+            Screening.outcome.in_(FURTHER_ASSESSMENT_OUTCOMES),
+        )
+    )
+    screened = select(Screening.id).where(
+        Screening.request_id == request_id,
+        Screening.team_id == sql.team_id,
+        Screening.status == _COMPLETE,
+        Screening.screened_at.is_not(None),
+    )
+    return {
+        "screened": exists(screened),
+        "further_assessment": exists(further),
+        "referred_on": exists(_referrals_of(sql, request_id)),
+        "attended": exists(_referrals_of(sql, request_id).where(_referral_outcome() == ReferralStatus.ATTENDED.value)),
+    }
+
+
+@measure(
+    "pathway_funnel",
+    "Pathway: from request to attended appointment",
+    """Requests received in the period, and how many of them reached each stage: screened (a
+    complete screening); further assessment (a screening outcome of further assessment or a Mental
+    Health Act assessment); referred on (at least one onward referral from such a screening);
+    attended (at least one of those referrals attended, on time or late and seen). Stages are
+    counted separately, so a request can be referred on without a further assessment.""",
+)
+def pathway_funnel(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    stages = _stage_conditions(sql, Request.id)
+    row = sql.rows(
+        select(func.count(), *(func.sum(case((condition, 1), else_=0)) for condition in stages.values()))
+        .select_from(sql.requests_and_people())
+        .where(*sql.conditions())
+    )[0]
+    counts = [int(value or 0) for value in row]
+    received = counts[0]
+    data = [
+        (order, stage, label, count, _share(count, received))
+        for order, ((stage, label), count) in enumerate(zip(FUNNEL_STAGES.items(), counts, strict=True))
+    ]
+    return pd.DataFrame(data, columns=["order", "stage", "label", "requests", "share_of_received"])
+
+
+@measure(
+    "onward_referrals",
+    "Onward referrals by service and outcome",
+    """Onward referrals made at complete screenings answering the period's requests, by service and
+    outcome: attended or did not attend when attendance is recorded, otherwise the referral's
+    status (made, accepted, declined). The list behind a bar shows the requests they came from.""",
+)
+def onward_referrals(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    cohort = sql.cohort()
+    outcome = _referral_outcome().label("outcome")
+    referrals = (
+        select(OnwardReferral.service, outcome)
+        .select_from(
+            cohort.join(Screening.__table__, Screening.request_id == cohort.c.request_id).join(
+                OnwardReferral.__table__, OnwardReferral.screening_id == Screening.id
+            )
+        )
+        .where(Screening.team_id == sql.team_id, Screening.status == _COMPLETE, OnwardReferral.team_id == sql.team_id)
+        .subquery()
+    )
+    rows = sql.rows(
+        select(referrals.c.service, referrals.c.outcome, func.count())
+        .group_by(referrals.c.service, referrals.c.outcome)
+        .order_by(referrals.c.service, referrals.c.outcome)
+    )
+    frame = _frame(rows, ["service", "outcome", "referrals"])
+    frame["referrals"] = frame["referrals"].astype(int)
+    labels = _ordered_labels(session, CodeList.ONWARD_SERVICE)
+    frame.insert(1, "service_label", frame["service"].map(lambda code: labels.get(code, code)))
+    frame["outcome_label"] = frame["outcome"].map(ReferralStatus.label_of)
+    return frame
+
+
+@measure(
+    "cover_by_hour_and_day",
+    "24/7 cover: requests by hour and day",
+    """Requests received in the period by London hour of the day and day of the week, as evidence
+    of round-the-clock demand.""",
+)
+def cover_by_hour_and_day(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    local = sql.cohort()
+    weekday = sql.weekday(local.c.received_at).label("weekday")
+    hour = sql.hour(local.c.received_at).label("hour")
+    rows = sql.rows(select(weekday, hour, func.count()).group_by(weekday, hour).order_by(weekday, hour))
+    frame = _frame(rows, ["weekday", "hour", "requests"])
+    for column in frame.columns:
+        frame[column] = frame[column].astype(int)
+    frame.insert(1, "day", frame["weekday"].map(lambda number: DAYS[number - 1]))
+    return frame
+
+
+def _out_of_hours_category(sql: _Sql, moment) -> ColumnElement:
+    weekday, hour = sql.weekday(moment), sql.hour(moment)
+    return case(
+        (weekday >= 6, "weekend"),
+        (or_(hour < 8, hour >= 18), "weekday_evening_night"),
+        else_="weekday_day",
+    )
+
+
+@measure(
+    "out_of_hours",
+    "Out-of-hours share",
+    """Requests received in the period by when they arrived, London time: out of hours means
+    Saturday or Sunday at any hour, or a weekday before 08:00 or from 18:00. Bank holidays are
+    not treated as out of hours (no list of them is kept).""",
+)
+def out_of_hours(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    local = sql.cohort()
+    category = _out_of_hours_category(sql, local.c.received_at).label("category")
+    count = func.count()
+    rows = dict(sql.rows(select(category, count).group_by(category)))
+    total = sum(int(value) for value in rows.values())
+    data = [
+        (code, label, int(rows.get(code, 0)), _share(int(rows.get(code, 0)), total), code != "weekday_day")
+        for code, label in OUT_OF_HOURS_LABELS.items()
+    ]
+    return pd.DataFrame(data, columns=["category", "label", "requests", "share", "out_of_hours"])
+
+
+@measure(
+    "activities_by_month",
+    "MAPPA meetings and training per month",
+    """MAPPA meetings attended and training sessions delivered by the team each calendar month of
+    the period (by the activity's date), with the number of people trained. Only the practitioner
+    filter applies (activities they logged); activities are not requests, so there is no list
+    behind the bars here (see the Activities page).""",
+    drilldown=False,
+)
+def activities_by_month(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    kinds = (ActivityKind.MAPPA_MEETING.value, ActivityKind.TRAINING.value)
+    month = sql.month(Activity.activity_on).label("month")
+    conditions = [
+        Activity.team_id == sql.team_id,
+        Activity.kind.in_(kinds),
+        Activity.activity_on >= filters.start,
+        Activity.activity_on <= filters.end,
+    ]
+    if filters.practitioner_id is not None:
+        conditions.append(Activity.practitioner_id == filters.practitioner_id)
+    rows = sql.rows(
+        select(month, Activity.kind, func.count(), func.coalesce(func.sum(Activity.number_trained), 0))
+        .where(*conditions)
+        .group_by(month, Activity.kind)
+        .order_by(month, Activity.kind)
+    )
+    frame = _frame(rows, ["month", "kind", "sessions", "people_trained"])
+    frame["sessions"] = frame["sessions"].astype(int)
+    frame["people_trained"] = frame["people_trained"].astype(int)
+    frame.insert(2, "kind_label", frame["kind"].map(ActivityKind.label_of))
+    return frame
+
+
+CHART_MEASURES = [key for key in MEASURES if key != "headline"]
+
+
+def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict[str, pd.DataFrame]:
+    """Every measure for the page (and the KPI workbook) in one reading session."""
+    require(user, Permission.VIEW_CASELOAD)
+    return {key: info.function(session, user, filters) for key, info in MEASURES.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# The drill-down list: the requests behind a bar, cell or segment
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A chart's selected mark: the measure and the key fields of the point clicked."""
+
+    measure: str
+    values: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, measure: str, values: Mapping[str, Any]) -> "Selection":
+        return cls(measure, tuple(sorted((str(key), value) for key, value in values.items())))
+
+    def get(self, key: str) -> Any:
+        return dict(self.values).get(key)
+
+    def describe(self) -> str:
+        title = MEASURES[self.measure].title if self.measure in MEASURES else self.measure
+        return f"{title}: " + ", ".join(f"{key}={value}" for key, value in self.values)
+
+
+@dataclass(frozen=True)
+class ListColumn:
+    """A column of the drill-down list; `kind` uses the export's column kinds (text, identifier…)."""
+
+    key: str
+    heading: str
+    kind: str
+
+
+DRILLDOWN_COLUMNS = (
+    ListColumn("reference", "Reference", "identifier"),
+    ListColumn("received_at", "Received", "datetime"),
+    ListColumn("person", "Person", "text"),
+    ListColumn("site", "Site", "text"),
+    ListColumn("source", "Source", "text"),
+    ListColumn("request_type", "Type", "text"),
+    ListColumn("urgency", "Urgency", "text"),
+    ListColumn("status", "Status", "text"),
+    ListColumn("allocated_to", "Allocated to", "text"),
+    ListColumn("due_at", "Due", "datetime"),
+    ListColumn("first_screened_at", "First screened", "datetime"),
+)
+DRILLDOWN_LIMIT = 500
+
+
+class UnknownSelection(ValueError):
+    """The selection names a measure without a list, or lacks a key field."""
+
+
+def _selected(selection: Selection, key: str, convert: Callable[[Any], Any] = lambda value: value):
+    value = selection.get(key)
+    if value is None:
+        raise UnknownSelection(f"the selection has no {key}")
+    try:
+        return convert(value)
+    except (TypeError, ValueError) as error:
+        raise UnknownSelection(f"the selection's {key} is not understood") from error
+
+
+def _week_range(week: date) -> tuple[datetime, datetime]:
+    return clock.from_london(week, time()), clock.from_london(week + timedelta(weeks=1), time())
+
+
+def _selection_conditions(sql: _Sql, selection: Selection) -> list[ColumnElement]:
+    """WHERE conditions on Request (joined to Person) that pick exactly the selected mark's requests."""
+    name = selection.measure
+    to_date = lambda value: _as_date(value)  # noqa: E731
+    if name == "requests_by_week_and_site":
+        start, end = _week_range(_selected(selection, "week", to_date))
+        return [Request.received_at >= start, Request.received_at < end,
+                Request.site_id == _selected(selection, "site_id", int)]
+    if name == "requests_by_week_and_source":
+        start, end = _week_range(_selected(selection, "week", to_date))
+        return [Request.received_at >= start, Request.received_at < end,
+                Request.source_of_referral == _selected(selection, "source", str)]
+    seconds = sql.seconds_between(sql.first_screened(), Request.received_at)
+    if name == "time_to_first_screening":
+        return [sql.first_screened().is_not(None), sql.distribution_bin(seconds) == _selected(selection, "bin", int)]
+    if name == "screening_within_target_by_week":
+        start, end = _week_range(_selected(selection, "week", to_date))
+        return [Request.received_at >= start, Request.received_at < end, sql.first_screened().is_not(None),
+                sql.rag(seconds) == _selected(selection, "rag", str)]
+    if name == "answered_in_time_by_urgency":
+        in_time = and_(Request.first_response_at.is_not(None), Request.first_response_at <= Request.due_at)
+        conditions = [Request.urgency == _selected(selection, "urgency", str),
+                      or_(Request.first_response_at.is_not(None), Request.due_at < sql.now)]
+        if selection.get("in_time") is not None:
+            conditions.append(in_time if _selected(selection, "in_time", _truthy) else ~in_time)
+        return conditions
+    if name == "open_caseload_by_practitioner":
+        practitioner = _selected(selection, "practitioner_id", int)
+        conditions = [Request.status.in_(_OPEN),
+                      Request.allocated_to_id.is_(None) if practitioner == NOT_ALLOCATED
+                      else Request.allocated_to_id == practitioner]
+        state = selection.get("state")
+        if state == "overdue":
+            conditions.append(Request.due_at < sql.now)
+        elif state == "not_overdue":
+            conditions.append(Request.due_at >= sql.now)
+        return conditions
+    if name == "vulnerabilities":
+        code = _selected(selection, "code", str)
+        rank = func.row_number().over(partition_by=Screening.person_id,
+                                      order_by=(Request.received_at, Request.id)).label("rank")
+        firsts = (
+            select(Request.id.label("request_id"), rank)
+            .select_from(sql.requests_and_people()
+                         .join(Screening.__table__, Screening.request_id == Request.id)
+                         .join(ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
+            .where(*sql.conditions(), Screening.team_id == sql.team_id, Screening.status == _COMPLETE,
+                   ScreeningVulnerability.code == code)
+            .subquery()
+        )
+        return [Request.id.in_(select(firsts.c.request_id).where(firsts.c.rank == 1))]
+    if name == "age_band_and_gender":
+        people = _first_requests(sql, sql.age_band().label("age_band"),
+                                 func.coalesce(Person.gender_identity, "X").label("gender"))
+        return [Request.id.in_(select(people.c.request_id).where(
+            people.c.age_band == _selected(selection, "age_band", str),
+            people.c.gender == _selected(selection, "gender", str)))]
+    if name == "ethnic_category":
+        people = _first_requests(sql, func.coalesce(Person.ethnic_category, "99").label("ethnic_category"))
+        return [Request.id.in_(select(people.c.request_id).where(
+            people.c.ethnic_category == _selected(selection, "ethnic_category", str)))]
+    if name == "pathway_funnel":
+        stage = _selected(selection, "stage", str)
+        if stage == "received":
+            return []
+        stages = _stage_conditions(sql, Request.id)
+        if stage not in stages:
+            raise UnknownSelection(f"no stage {stage!r}")
+        return [stages[stage]]
+    if name == "onward_referrals":
+        referral = _referrals_of(sql, Request.id).where(
+            OnwardReferral.service == _selected(selection, "service", str),
+            _referral_outcome() == _selected(selection, "outcome", str),
+        )
+        return [exists(referral)]
+    if name == "cover_by_hour_and_day":
+        return [sql.weekday(Request.received_at) == _selected(selection, "weekday", int),
+                sql.hour(Request.received_at) == _selected(selection, "hour", int)]
+    if name == "out_of_hours":
+        return [_out_of_hours_category(sql, Request.received_at) == _selected(selection, "category", str)]
+    raise UnknownSelection(f"the chart {name!r} has no list behind it")
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def drilldown_query(
+    session: Session, user: User, filters: CaseloadFilters, selection: Selection
+) -> tuple[Select, tuple[ListColumn, ...]]:
+    """The requests behind a selected mark, as a Core select with DRILLDOWN_COLUMNS, newest first.
+
+    The export streams this same select (`session.connection().execute(query)` with `yield_per`),
+    so the file holds exactly the rows and columns on screen. It contains clients' names: callers
+    showing it use `drilldown_rows`, which audits the viewing.
+    """
+    require(user, Permission.VIEW_CASELOAD)
+    sql = _Sql(session, user, filters)
+    snapshot = selection.measure == "open_caseload_by_practitioner"
+    conditions = sql.conditions(dated=not snapshot) + _selection_conditions(sql, selection)
+    allocated = aliased(User)
+    source = aliased(CodeItem)
+    request_type = aliased(CodeItem)
+    person = func.coalesce(Person.given_name + " " + Person.family_name, "No person (general advice)")
+    query = (
+        select(
+            Request.reference.label("reference"),
+            Request.received_at.label("received_at"),
+            person.label("person"),
+            Site.name.label("site"),
+            func.coalesce(source.label, Request.source_of_referral).label("source"),
+            func.coalesce(request_type.label, Request.request_type).label("request_type"),
+            case(*((Request.urgency == item.value, item.label) for item in Urgency),
+                 else_=Request.urgency).label("urgency"),
+            case(*((Request.status == item.value, item.label) for item in RequestStatus),
+                 else_=Request.status).label("status"),
+            allocated.full_name.label("allocated_to"),
+            Request.due_at.label("due_at"),
+            sql.first_screened().label("first_screened_at"),
+        )
+        .select_from(
+            sql.requests_and_people()
+            .join(Site.__table__, Site.id == Request.site_id)
+            .outerjoin(allocated, allocated.id == Request.allocated_to_id)
+            .outerjoin(source, and_(source.list_name == CodeList.SOURCE_OF_REFERRAL.value,
+                                    source.code == Request.source_of_referral))
+            .outerjoin(request_type, and_(request_type.list_name == CodeList.REQUEST_TYPE.value,
+                                          request_type.code == Request.request_type))
+        )
+        .where(*conditions)
+        .order_by(Request.received_at.desc(), Request.id.desc())
+    )
+    return query, DRILLDOWN_COLUMNS
+
+
+def drilldown_rows(
+    session: Session, user: User, filters: CaseloadFilters, selection: Selection, limit: int = DRILLDOWN_LIMIT
+) -> tuple[pd.DataFrame, int]:
+    """The first `limit` rows of the list behind a selection, and how many there are in all.
+
+    Audited as `view_caseload_list` (the chart, the selected mark, the filters, the row count):
+    it shows clients' names, so it needs a writing session.
+    """
+    query, columns = drilldown_query(session, user, filters, selection)
+    total = session.connection().execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar()
+    rows = session.connection().execute(query.limit(limit)).all()
+    audit.record(
+        session,
+        user,
+        DRILLDOWN_ACTION,
+        entity="caseload",
+        detail=f"{selection.describe()}; {filters.describe()}; {total} rows",
+    )
+    return _frame(rows, [column.key for column in columns]), int(total or 0)
