@@ -2,6 +2,7 @@
 
 from models.activities import Activity
 from models.audit import AuditEvent
+from models.export import SavedColumnSet
 from models.organisation import CodeItem, Setting, Site, Team, User
 from models.people import Person
 from models.requests import Request, RequestEvent
@@ -22,6 +23,7 @@ __all__ = [
     "Person",
     "Request",
     "RequestEvent",
+    "SavedColumnSet",
     "Screening",
     "ScreeningAmendment",
     "ScreeningVulnerability",
