@@ -1,0 +1,266 @@
+"""The lists that can be exported, each adapted from the service that draws it on screen.
+
+Every list's own service exposes one query that drives both its screen and its export (a SQLAlchemy
+Core select, its columns, its filters). An `ExportableList` wraps that query without changing it:
+same filters, same columns, same order, same team scoping — so the file holds exactly the rows
+the screen shows. Nothing here runs a query of its own except to put names on filter values.
+
+No Streamlit here: the Export page and the "Export this view" buttons read this registry.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlmodel import Session
+
+from models import User
+from models.activities import AudienceAgency
+from models.codes import ActivityKind, ReportType
+from services import activities, audit, audit_log, clock
+from services.permissions import Permission
+from services.workbook import ColumnKind, ExportColumn
+
+
+class FilterKind(StrEnum):
+    text = "text"
+    number = "number"
+    date = "date"
+    yes_no = "yes_no"
+    choice = "choice"
+
+
+Choices = Callable[[Session, User], Sequence[tuple[Any, str]]]
+
+
+@dataclass(frozen=True)
+class FilterField:
+    """One filter of a list, as the Export page offers it and the About sheet names it."""
+
+    name: str  # the field of the list's own filters object
+    label: str
+    kind: FilterKind
+    choices: Choices | None = None  # (value, label) pairs, for kind "choice"
+
+
+@dataclass(frozen=True)
+class ExportableList:
+    """A list on screen that can be exported.
+
+    `select(session, user, filters)` returns the list's own Core select (the list's service
+    checks its permission and scopes it to the user's team); `filters_type()` is "no filters".
+    `describe`, when given, says the filters in words (otherwise they are read from
+    `filter_fields`). `order` says in words how the rows are sorted.
+    """
+
+    name: str
+    title: str
+    permission: Permission
+    columns: tuple[ExportColumn, ...]
+    select: Callable[[Session, User, Any], Select]
+    filters_type: type
+    filter_fields: tuple[FilterField, ...]
+    order: str
+    id_column: str
+    describe: Callable[[Session, User, Any], list[tuple[str, str]]] | None = None
+
+    def column_keys(self) -> list[str]:
+        return [column.key for column in self.columns]
+
+    def no_filters(self):
+        return self.filters_type()
+
+
+def describe_filters(session: Session, user: User, exportable: ExportableList, filters) -> list[tuple[str, str]]:
+    """Every filter that is set, as (label, value in words); an empty list when none is."""
+    if exportable.describe is not None:
+        return exportable.describe(session, user, filters)
+    described = []
+    for field in exportable.filter_fields:
+        value = getattr(filters, field.name, None)
+        if value is None or value == "" or value is False:
+            continue
+        described.append((field.label, _in_words(session, user, field, value)))
+    return described
+
+
+def _in_words(session: Session, user: User, field: FilterField, value) -> str:
+    if field.kind is FilterKind.choice and field.choices is not None:
+        labels = dict(field.choices(session, user))
+        return labels.get(value, str(value))
+    if field.kind is FilterKind.yes_no:
+        return "Yes" if value else "No"
+    if isinstance(value, date):
+        return clock.format_date(value)
+    return str(value)
+
+
+def filter_fields_of(filters_type: type, labels: dict[str, str], kinds: dict[str, FilterKind] | None = None,
+                     choices: dict[str, Choices] | None = None) -> tuple[FilterField, ...]:
+    """The filter fields of a filters dataclass, in its own order, with labels and choices."""
+    kinds, choices = kinds or {}, choices or {}
+    result = []
+    for field in fields(filters_type):
+        if field.name not in labels:
+            continue  # a filter the page sets itself (not offered on the Export page)
+        kind = kinds.get(field.name) or _kind_of(field.type)
+        if field.name in choices:
+            kind = FilterKind.choice
+        result.append(FilterField(field.name, labels[field.name], kind, choices.get(field.name)))
+    return tuple(result)
+
+
+def _kind_of(annotation) -> FilterKind:
+    text = str(annotation)
+    if "date" in text:
+        return FilterKind.date
+    if "bool" in text:
+        return FilterKind.yes_no
+    if "int" in text:
+        return FilterKind.number
+    return FilterKind.text
+
+
+def _staff_choices(session: Session, user: User) -> list[tuple[int, str]]:
+    """Members of the user's team (the audit log's administrators see everyone)."""
+    query = select(User.id, User.full_name, User.username).order_by(User.full_name, User.username)
+    if user.role != "administrator":
+        query = query.where(User.team_id == user.team_id)
+    return [(row.id, f"{row.full_name} ({row.username})") for row in session.execute(query)]
+
+
+def _fixed(pairs: Sequence[tuple[Any, str]]) -> Choices:
+    return lambda _session, _user: list(pairs)
+
+
+# --- Audit log (services/audit_log.py) -------------------------------------------------------
+
+AUDIT_FILTER_LABELS = {
+    "user_id": "Member of staff",
+    "username": "Username as recorded",
+    "action": "Action",
+    "entity": "Record type",
+    "entity_id": "Record id",
+    "outcome": "Outcome",
+    "date_from": "From (UK date)",
+    "date_to": "To (UK date)",
+}
+
+
+def _audit_select(_session: Session, user: User, filters: audit_log.AuditFilters) -> Select:
+    return audit_log.list_query(user, filters).statement
+
+
+AUDIT_LOG = ExportableList(
+    name="audit_log",
+    title="Audit log",
+    permission=Permission.VIEW_AUDIT,
+    columns=tuple(audit_log.COLUMNS),
+    select=_audit_select,
+    filters_type=audit_log.AuditFilters,
+    filter_fields=filter_fields_of(
+        audit_log.AuditFilters,
+        AUDIT_FILTER_LABELS,
+        choices={
+            "user_id": _staff_choices,
+            "action": _fixed([(action, action) for action in audit_log.KNOWN_ACTIONS]),
+            "entity": _fixed([(entity, entity) for entity in audit_log.KNOWN_ENTITIES]),
+            "outcome": _fixed([(outcome, outcome) for outcome in (audit.SUCCESS, audit.FAILURE, audit.DENIED)]),
+        },
+    ),
+    order="Newest first",
+    id_column="id",
+)
+
+
+# --- Activities (services/activities.py): one list per kind, as on the Activities page --------
+
+ACTIVITY_KIND_KINDS = {"identifier": ColumnKind.identifier, "text": ColumnKind.text, "date": ColumnKind.date,
+                       "number": ColumnKind.number, "datetime": ColumnKind.datetime, "hours": ColumnKind.hours,
+                       "yes_no": ColumnKind.yes_no}
+
+ACTIVITY_FILTER_LABELS = {
+    "date_from": "From",
+    "date_to": "To",
+    "practitioner_id": "Logged by",
+    "text": "Containing",
+}
+ACTIVITY_KIND_FILTER_LABELS = {
+    ActivityKind.MAPPA_MEETING: {"mappa_category": "MAPPA category", "mappa_level": "MAPPA level"},
+    ActivityKind.TRAINING: {"audience_agency": "Audience"},
+    ActivityKind.PRE_SENTENCE_REPORT: {"report_type": "Report type",
+                                       "awaiting_information": "Only information not yet provided"},
+    ActivityKind.PRISON_RELEASE: {},
+}
+ACTIVITY_LIST_NAMES = {
+    ActivityKind.MAPPA_MEETING: "mappa_meetings",
+    ActivityKind.TRAINING: "training_delivered",
+    ActivityKind.PRE_SENTENCE_REPORT: "pre_sentence_reports",
+    ActivityKind.PRISON_RELEASE: "prison_release_liaison",
+}
+
+
+def activity_list_name(kind: ActivityKind | str) -> str:
+    """The export list of one kind of activity (for the Activities page's button)."""
+    return ACTIVITY_LIST_NAMES[ActivityKind(kind)]
+
+
+def _activity_exportable(kind: ActivityKind) -> ExportableList:
+    def select_activities(_session: Session, user: User, filters: activities.ActivityFilters) -> Select:
+        return activities.activity_list(user, kind, filters).query
+
+    def describe(_session: Session, user: User, filters: activities.ActivityFilters) -> list[tuple[str, str]]:
+        # The service's own words; the first pair names the kind, which is the list's title here.
+        described = list(activities.activity_list(user, kind, filters).filters[1:])
+        if filters.practitioner_id:
+            names = dict(_staff_choices(_session, user))
+            described = [
+                ("Logged by", names.get(filters.practitioner_id, str(filters.practitioner_id)))
+                if label.startswith("Logged by") else (label, value)
+                for label, value in described
+            ]
+        return described
+
+    sample = activities.activity_list(_column_reader(), kind, activities.ActivityFilters())
+    choices: dict[str, Choices] = {"practitioner_id": _staff_choices,
+                                   "audience_agency": _fixed([(m.value, m.label) for m in AudienceAgency]),
+                                   "report_type": _fixed([(m.value, m.label) for m in ReportType]),
+                                   "mappa_category": _fixed([(value, str(value)) for value in activities.MAPPA_VALUES]),
+                                   "mappa_level": _fixed([(value, str(value)) for value in activities.MAPPA_VALUES])}
+    labels = {**ACTIVITY_FILTER_LABELS, **ACTIVITY_KIND_FILTER_LABELS[kind]}
+    return ExportableList(
+        name=ACTIVITY_LIST_NAMES[kind],
+        title=f"Activities: {kind.label}",
+        permission=Permission.VIEW_ACTIVITIES,
+        columns=tuple(ExportColumn(column.key, column.heading, ACTIVITY_KIND_KINDS[column.kind])
+                      for column in sample.columns),
+        select=select_activities,
+        filters_type=activities.ActivityFilters,
+        filter_fields=filter_fields_of(activities.ActivityFilters, labels,
+                                       choices={name: choices[name] for name in labels if name in choices}),
+        order="Newest first (by date, then by number)",
+        id_column="id",
+        describe=describe,
+    )
+
+
+def _column_reader() -> User:
+    """A stand-in user for reading a list's column definitions once, at import (no query is run)."""
+    return User(id=0, username="columns", full_name="columns", role="team_lead", team_id=0, active=True)
+
+
+ACTIVITY_LISTS = tuple(_activity_exportable(kind) for kind in ActivityKind)
+
+
+# --- The registry ------------------------------------------------------------------------------
+
+LISTS: dict[str, ExportableList] = {
+    exportable.name: exportable
+    for exportable in (
+        *ACTIVITY_LISTS,
+        AUDIT_LOG,
+    )
+}
