@@ -607,3 +607,113 @@ def test_queries_return_rows_not_objects(engine, team):
         results = caseload.all_measures(session, team.staff.team_lead, PERIOD)
         assert len(session.identity_map) == 0
     assert all(len(frame) <= 7 * 24 for frame in results.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# The page
+
+PAGE = "pages/7_Caseload.py"
+
+
+@pytest.fixture
+def page_team(sqlite_engine, sqlite_staff, monkeypatch) -> Fixture:
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    return build_fixture(sqlite_engine, sqlite_staff)
+
+
+def _charts(test):
+    return test.get("vega_lite_chart")
+
+
+def _chart(test, measure_key):
+    return next(chart for chart in _charts(test) if chart.key == f"chart_{measure_key}")
+
+
+def _click(test, measure_key, point: dict):
+    """What the browser sends when a mark is clicked: the chart's selection as its widget state."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    chart = _chart(test, measure_key)
+    states = WidgetStates()
+    states.widgets.extend(state for state in test._tree.get_widget_states().widgets if state.id != chart.proto.id)
+    clicked = states.widgets.add()
+    clicked.id = chart.proto.id
+    clicked.string_value = json.dumps({"selection": {"pick": [point]}})
+    return test._run(widget_state=states)
+
+
+def _list_views(engine) -> int:
+    with db.reading(engine) as session:
+        return len(session.exec(select(AuditEvent).where(AuditEvent.action == "view_caseload_list")).all())
+
+
+def test_page_draws_every_chart_and_tile_for_a_team_lead(app_test, page_team):
+    test = app_test(PAGE, page_team.staff.team_lead, query=PERIOD.to_query()).run()
+    assert not test.exception, test.exception
+    assert len(test.metric) == 9 + 1  # the headline tiles, and the out-of-hours share
+    assert len(_charts(test)) == len(caseload.MEASURES) - 1  # every chart but the headline's tiles
+    captions = " ".join(caption.value for caption in test.caption)
+    for info in caseload.MEASURES.values():
+        if info.key != "headline":
+            assert info.definition in captions, info.key
+    assert not test.dataframe  # no list (and so no client's name) until a mark is clicked
+
+
+def test_chart_specs_on_the_page_hold_no_client_name(app_test, page_team):
+    test = app_test(PAGE, page_team.staff.team_lead, query=PERIOD.to_query()).run()
+    for chart in _charts(test):
+        spec = chart.proto.spec + json.dumps([str(dataset) for dataset in chart.proto.datasets])
+        for name in CLIENT_NAMES:
+            assert name not in spec
+        assert "R-TEST" not in spec
+
+
+def test_clicking_a_bar_lists_exactly_its_requests_and_audits_it_once(app_test, sqlite_engine, page_team):
+    test = app_test(PAGE, page_team.staff.team_lead, query=PERIOD.to_query()).run()
+    site_a = page_team.staff.sites[0].id
+    _click(test, "requests_by_week_and_site", {"week": "2025-03-24", "site_id": site_a})
+    assert not test.exception, test.exception
+    assert len(test.dataframe) == 1
+    listed = test.dataframe[0].value
+    assert sorted(listed["Reference"]) == ["R-TEST-R1", "R-TEST-R3"]
+    assert set(listed["Person"]) == {"Zebedee Quimby", "Wilhelmina Vortigern"}
+    assert listed["Received"].iloc[0] == "30/03/2025 23:30"  # London time
+    assert _list_views(sqlite_engine) == 1
+    test.run()  # an unrelated rerun shows the same list without a second audit row
+    assert len(test.dataframe) == 1 and _list_views(sqlite_engine) == 1
+    _click(test, "cover_by_hour_and_day", {"weekday": 1, "hour": 0})
+    assert sorted(test.dataframe[0].value["Reference"]) == ["R-TEST-R2", "R-TEST-R4"]
+    assert _list_views(sqlite_engine) == 2
+
+
+def test_the_filters_come_from_and_go_to_the_url(app_test, page_team):
+    site_b = page_team.staff.sites[1].id
+    test = app_test(PAGE, page_team.staff.team_lead, query={**PERIOD.to_query(), "site": str(site_b)}).run()
+    assert not test.exception
+    tiles = {metric.label: metric.value for metric in test.metric}
+    assert tiles["Requests received"] == "2"  # R2 and R4
+    test.selectbox(key="filter_urgency").set_value("routine").run()
+    assert test.query_params["urgency"] == ["routine"] or test.query_params["urgency"] == "routine"
+    assert {metric.label: metric.value for metric in test.metric}["Requests received"] == "1"  # R4
+
+
+def test_a_link_with_a_site_of_another_team_is_ignored_with_a_message(app_test, page_team):
+    other_site = page_team.staff.sites[2].id
+    test = app_test(PAGE, page_team.staff.team_lead, query={**PERIOD.to_query(), "site": str(other_site)}).run()
+    assert not test.exception
+    assert any("not in your team" in warning.value for warning in test.warning)
+    assert {metric.label: metric.value for metric in test.metric}["Requests received"] == "6"
+
+
+def test_a_practitioner_is_refused_the_page(app_test, sqlite_engine, page_team):
+    test = app_test(PAGE, page_team.staff.practitioner, query=PERIOD.to_query()).run()
+    assert not test.exception
+    assert any("do not have permission" in error.value for error in test.error)
+    assert not _charts(test) and not test.metric and not test.dataframe
+
+
+def test_an_empty_period_draws_without_errors(app_test, page_team):
+    test = app_test(PAGE, page_team.staff.team_lead, query={"from": "2020-01-06", "to": "2020-01-12"}).run()
+    assert not test.exception
+    assert {metric.label: metric.value for metric in test.metric}["Requests received"] == "0"
+    assert len(test.get("vega_lite_chart")) == 1  # only the open caseload, which is of now

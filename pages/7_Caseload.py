@@ -1,0 +1,167 @@
+"""Caseload charts for team leads: the service's measures, each clickable through to its requests.
+
+The filters live in the URL query (a view can be shared); the measures come from
+services/caseload.py, cached per user, team, filters and data version for a few minutes; the
+list under a clicked chart is the only place a client's name appears, and opening it is audited.
+"""
+
+from functools import partial
+
+import streamlit as st
+
+from services import caseload, clock, db
+from services.caseload import CaseloadFilters, Selection
+from services.permissions import Permission
+from ui import charts
+from ui.guard import app_engine, require
+
+CACHE_SECONDS = 300
+ACTIVE_CHART = "caseload_active_chart"
+LIST_SHOWN = "caseload_list_shown"
+SYNCED_QUERY = "caseload_synced_query"
+FIELDS = ("site_id", "source_of_referral", "request_type", "urgency", "practitioner_id", "age_band")
+
+user = require(Permission.VIEW_CASELOAD, title="Caseload")
+engine = app_engine()
+st.title("Caseload")
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
+def team_measures(user_id: int, team_id: int, role: str, filters: CaseloadFilters, stamp: int, _user, _engine):
+    """Every measure for these filters. The key holds the user and their team, never just the filters."""
+    with db.reading(_engine) as session:
+        return caseload.all_measures(session, _user, filters)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
+def team_choices(user_id: int, team_id: int, role: str, stamp: int, _user, _engine):
+    with db.reading(_engine) as session:
+        return caseload.filter_choices(session, _user)
+
+
+def choices_for(name: str, choices: caseload.FilterChoices) -> dict:
+    return {"site_id": choices.sites, "source_of_referral": choices.sources, "request_type": choices.request_types,
+            "urgency": choices.urgencies, "practitioner_id": choices.practitioners,
+            "age_band": choices.age_bands}[name]
+
+
+def filter_bar(choices: caseload.FilterChoices) -> CaseloadFilters:
+    """Widgets that show the URL's filters and write any change back to the URL."""
+    query = st.query_params.to_dict()
+    from_url, problems = CaseloadFilters.from_query(query)
+    if st.session_state.get(SYNCED_QUERY) != query:  # a new link, or the first visit: the URL wins
+        st.session_state["filter_start"], st.session_state["filter_end"] = from_url.start, from_url.end
+        for name in FIELDS:
+            value = getattr(from_url, name)
+            if value is not None and value not in choices_for(name, choices):
+                problems.append(f"Ignored a filter from the link: {name.replace('_', ' ')} is not in your team.")
+                value = None
+            st.session_state[f"filter_{name}"] = value
+    for problem in problems:
+        st.warning(problem)
+    labels = {"site_id": "Site", "source_of_referral": "Source", "request_type": "Request type",
+              "urgency": "Urgency", "practitioner_id": "Practitioner", "age_band": "Age band"}
+    with st.container(border=True):
+        columns = st.columns(4)
+        start = columns[0].date_input("From", key="filter_start", format="DD/MM/YYYY")
+        end = columns[1].date_input("To", key="filter_end", format="DD/MM/YYYY")
+        values = {}
+        for index, name in enumerate(FIELDS):
+            options = choices_for(name, choices)
+            values[name] = columns[(index + 2) % 4].selectbox(
+                labels[name], [None, *options], key=f"filter_{name}",
+                format_func=lambda value, options=options: "All" if value is None else options.get(value, value),
+            )
+    if end < start:
+        st.warning("The end date is before the start date; showing the start date only.")
+        end = start
+    filters = CaseloadFilters(start=start, end=end, **values)
+    if filters.to_query() != query:
+        st.query_params.from_dict(filters.to_query())
+    st.session_state[SYNCED_QUERY] = filters.to_query()
+    st.caption(f"Showing requests {filters.describe(choices)}. Compared with "
+               f"{clock.format_date(filters.previous().start)} to {clock.format_date(filters.previous().end)}.")
+    return filters
+
+
+def headline_tiles(frame) -> None:
+    rows = list(frame.itertuples(index=False))
+    for start in range(0, len(rows), 5):
+        for column, row in zip(st.columns(5), rows[start:start + 5], strict=False):
+            colour = {"higher": "normal", "lower": "inverse"}.get(row.better, "off")
+            column.metric(row.label, charts.format_headline(row.unit, row.value),
+                          delta=charts.format_change(row.unit, row.value, row.previous), delta_color=colour,
+                          help="Change against the previous period of the same length.")
+
+
+def activate(key: str) -> None:
+    st.session_state[ACTIVE_CHART] = key
+
+
+def requests_list(key: str, point: dict, filters: CaseloadFilters) -> None:
+    """The requests behind the clicked mark: audited once per selection, then kept for reruns."""
+    selection = Selection.of(key, point)
+    shown = st.session_state.get(LIST_SHOWN)
+    if not shown or shown[0] != (selection, filters):
+        try:
+            with db.writing(engine) as session:
+                frame, total = caseload.drilldown_rows(session, user, filters, selection)
+        except caseload.UnknownSelection:
+            st.warning("That part of the chart has no list behind it.")
+            return
+        shown = ((selection, filters), frame, total)
+        st.session_state[LIST_SHOWN] = shown
+    _, frame, total = shown
+    st.markdown(f"**Requests behind the selection: {total:,}**"
+                + (f" (the newest {len(frame):,} are shown)" if total > len(frame) else ""))
+    shown_frame = frame.copy()
+    for column in caseload.DRILLDOWN_COLUMNS:
+        if column.kind == "datetime":
+            shown_frame[column.key] = shown_frame[column.key].map(clock.format_datetime)
+    shown_frame.columns = [column.heading for column in caseload.DRILLDOWN_COLUMNS]
+    st.dataframe(shown_frame, hide_index=True, key=f"list_{key}")
+
+
+def chart_panel(key: str, frame, filters: CaseloadFilters) -> None:
+    info = caseload.MEASURES[key]
+    spec = charts.build(key, frame, filters)
+    with st.container(border=True):
+        st.subheader(info.title)
+        if key == "out_of_hours" and frame["requests"].sum():
+            st.metric("Out of hours", f"{frame.loc[frame['out_of_hours'], 'share'].sum():.0%}")
+        point = None
+        if spec.chart is None:
+            st.info("Nothing to show for these filters.")
+        elif spec.fields:
+            event = st.altair_chart(spec.chart, width="stretch", on_select=partial(activate, key),
+                                    selection_mode=charts.SELECTION, key=f"chart_{key}")
+            point = charts.selected_point(event, spec.fields)
+        else:
+            st.altair_chart(spec.chart, width="stretch", key=f"chart_{key}")
+        st.caption(info.definition)
+        if point is not None and st.session_state.get(ACTIVE_CHART) == key:
+            requests_list(key, point, filters)
+        elif spec.fields and spec.chart is not None:
+            st.caption("Click a bar or cell to list its requests.")
+
+
+with db.reading(engine) as session:
+    stamp = caseload.data_stamp(session, user)
+key = (user.id, user.team_id, user.role)
+filters = filter_bar(team_choices(*key, stamp, user, engine))
+results = team_measures(*key, filters, stamp, user, engine)
+
+headline_tiles(results["headline"])
+layout = [
+    ("requests_by_week_and_site", "requests_by_week_and_source"),
+    ("time_to_first_screening", "screening_within_target_by_week"),
+    ("open_caseload_by_practitioner", "answered_in_time_by_urgency"),
+    ("pathway_funnel", "vulnerabilities"),
+    ("age_band_and_gender", "ethnic_category"),
+    ("cover_by_hour_and_day", "out_of_hours"),
+    ("onward_referrals", "activities_by_month"),
+]
+for pair in layout:
+    for column, chart_key in zip(st.columns(2), pair, strict=True):
+        with column:
+            chart_panel(chart_key, results[chart_key], filters)

@@ -1,0 +1,415 @@
+"""Altair charts of the caseload measures, each clickable through to the requests behind a mark.
+
+Every builder takes the small DataFrame a `services.caseload` measure returned and gives back a
+`ChartSpec`: the chart and the fields a click selects (the drill-down keys of that measure). The
+data drawn are counts, labels and staff names only; never a client's name or identifier.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import altair as alt
+import pandas as pd
+
+from services.caseload import DAYS, RAG_LABELS, CaseloadFilters, week_starts
+
+SELECTION = "pick"
+RAG_COLOURS = {"green": "#2e7d32", "amber": "#f9a825", "red": "#c62828"}
+WITHIN_COLOURS = ["#2e7d32", "#c62828"]
+HEIGHT = 260
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    chart: alt.TopLevelMixin | None  # None: nothing to draw in this period
+    fields: tuple[str, ...]  # what a click selects; empty when the chart has no list behind it
+
+
+def _pick(*fields: str) -> alt.Parameter:
+    # One mark at a time: the list under the chart shows exactly that mark's requests.
+    return alt.selection_point(name=SELECTION, fields=list(fields), on="click", toggle=False, clear="dblclick")
+
+
+def _opacity(selection: alt.Parameter) -> alt.OpacityValue:
+    return alt.condition(selection, alt.value(1.0), alt.value(0.45))
+
+
+def _weeks_axis(filters: CaseloadFilters) -> alt.X:
+    weeks = [week.isoformat() for week in week_starts(filters)]
+    return alt.X(
+        "week:O",
+        title="Week beginning (Monday)",
+        scale=alt.Scale(domain=weeks),
+        axis=alt.Axis(labelExpr="slice(datum.value, 8, 10) + '/' + slice(datum.value, 5, 7)", labelAngle=0),
+    )
+
+
+def _with_iso_weeks(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["week"] = frame["week"].map(lambda value: value.isoformat() if isinstance(value, date) else value)
+    return frame
+
+
+def requests_by_week_and_site(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("week", "site_id"))
+    pick = _pick("week", "site_id")
+    chart = (
+        alt.Chart(_with_iso_weeks(frame))
+        .mark_bar()
+        .encode(
+            x=_weeks_axis(filters),
+            y=alt.Y("sum(requests):Q", title="Requests"),
+            color=alt.Color("site:N", title="Site"),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("week:O", title="Week beginning"), "site:N", alt.Tooltip("requests:Q")],
+        )
+        .add_params(pick)
+        .properties(height=HEIGHT)
+    )
+    return ChartSpec(chart, ("week", "site_id"))
+
+
+def requests_by_week_and_source(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("week", "source"))
+    pick = _pick("week", "source")
+    chart = (
+        alt.Chart(_with_iso_weeks(frame))
+        .mark_bar()
+        .encode(
+            x=_weeks_axis(filters),
+            y=alt.Y("sum(requests):Q", title="Requests"),
+            color=alt.Color("source_label:N", title="Source"),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("source_label:N", title="Source"),
+                     "requests:Q"],
+        )
+        .add_params(pick)
+        .properties(height=HEIGHT)
+    )
+    return ChartSpec(chart, ("week", "source"))
+
+
+def time_to_first_screening(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame["requests"].sum() == 0:
+        return ChartSpec(None, ("bin",))
+    pick = _pick("bin")
+    target_hours = float(frame["target_minutes"].iloc[0]) / 60
+    data = frame.assign(
+        to_hours=frame["from_hours"] + target_hours / 4,
+        target=frame["within_target"].map({True: "Within target", False: "Over target"}),
+    )
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("from_hours:Q", title="Hours from request to first screening (last bar: more than this)"),
+            x2="to_hours:Q",
+            y=alt.Y("requests:Q", title="Screened requests"),
+            color=alt.Color("target:N", title="", scale=alt.Scale(domain=["Within target", "Over target"],
+                                                                 range=WITHIN_COLOURS)),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("label:N", title="Time to screening"), "requests:Q"],
+        )
+        .add_params(pick)
+    )
+    target = (
+        alt.Chart(pd.DataFrame({"target_hours": [target_hours], "label": [f"Target {target_hours:g} h"]}))
+        .mark_rule(strokeDash=[4, 3], color="black")
+        .encode(x="target_hours:Q", tooltip=["label:N"])
+    )
+    return ChartSpec(alt.layer(bars, target).properties(height=HEIGHT), ("bin",))
+
+
+def screening_within_target_by_week(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("week", "rag"))
+    pick = _pick("week", "rag")
+    chart = (
+        alt.Chart(_with_iso_weeks(frame))
+        .mark_bar()
+        .encode(
+            x=_weeks_axis(filters),
+            y=alt.Y("requests:Q", stack="normalize", title="Share of screened requests",
+                    axis=alt.Axis(format="%")),
+            color=alt.Color("rag:N", title="", sort=list(RAG_COLOURS),
+                            scale=alt.Scale(domain=list(RAG_COLOURS), range=list(RAG_COLOURS.values())),
+                            legend=alt.Legend(labelExpr=_label_expr(RAG_LABELS))),
+            order=alt.Order("rag_order:Q"),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("rag_label:N", title=""),
+                     "requests:Q",
+                     alt.Tooltip("share_within_target:Q", title="Within target that week", format=".0%")],
+        )
+        .transform_calculate(rag_order="indexof(['green', 'amber', 'red'], datum.rag)")
+        .add_params(pick)
+        .properties(height=HEIGHT)
+    )
+    return ChartSpec(chart, ("week", "rag"))
+
+
+def _label_expr(labels: dict[str, str]) -> str:
+    cases = " : ".join(f"datum.label == '{code}' ? '{text}'" for code, text in labels.items())
+    return f"{cases} : datum.label"
+
+
+def answered_in_time_by_urgency(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame["answerable"].sum() == 0:
+        return ChartSpec(None, ("urgency",))
+    pick = _pick("urgency")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("share:Q", title="Answered by due time", axis=alt.Axis(format="%"),
+                    scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("urgency_label:N", title="Urgency", sort=list(frame["urgency_label"])),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("urgency_label:N", title="Urgency"), alt.Tooltip("share:Q", format=".0%"),
+                     alt.Tooltip("answered_in_time:Q", title="Answered in time"),
+                     alt.Tooltip("answerable:Q", title="Answered or due")],
+        )
+        .add_params(pick)
+        .properties(height=140)
+    )
+    return ChartSpec(chart, ("urgency",))
+
+
+def open_caseload_by_practitioner(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("practitioner_id", "state"))
+    pick = _pick("practitioner_id", "state")
+    data = frame.melt(id_vars=["practitioner_id", "practitioner"], value_vars=["overdue", "not_overdue"],
+                      var_name="state", value_name="requests")
+    data["state_label"] = data["state"].map({"overdue": "Overdue", "not_overdue": "Not yet due"})
+    chart = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("practitioner:N", title="", sort=list(frame["practitioner"])),
+            x=alt.X("requests:Q", title="Open requests"),
+            color=alt.Color("state_label:N", title="", scale=alt.Scale(domain=["Overdue", "Not yet due"],
+                                                                       range=["#c62828", "#90a4ae"])),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("practitioner:N", title="Allocated to"), alt.Tooltip("state_label:N", title=""),
+                     "requests:Q"],
+        )
+        .add_params(pick)
+        .properties(height=max(120, 28 * len(frame)))
+    )
+    return ChartSpec(chart, ("practitioner_id", "state"))
+
+
+def _horizontal_share(frame: pd.DataFrame, key: str, label: str, value: str, title: str, fmt: str) -> alt.Chart:
+    pick = _pick(key)
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{label}:N", title="", sort="-x"),
+            x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(format=fmt)),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip(f"{label}:N", title=""), alt.Tooltip(f"{value}:Q", title=title, format=fmt)],
+        )
+        .add_params(pick)
+        .properties(height=max(120, 24 * len(frame)))
+    )
+
+
+def vulnerabilities(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("code",))
+    chart = _horizontal_share(frame, "code", "label", "share", "Share of screened people", ".0%")
+    return ChartSpec(chart.encode(tooltip=["label:N", alt.Tooltip("share:Q", format=".0%"), "people:Q"]), ("code",))
+
+
+def age_band_and_gender(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("age_band", "gender"))
+    pick = _pick("age_band", "gender")
+    order = ["10–17", "18–25", "26–64", "65+", "Not known", "Under 10 (check the record)"]
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("age_band_label:N", title="Age band", sort=order, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("sum(people):Q", title="People"),
+            color=alt.Color("gender_label:N", title="Gender identity"),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("age_band_label:N", title="Age band"),
+                     alt.Tooltip("gender_label:N", title="Gender identity"), "people:Q"],
+        )
+        .add_params(pick)
+        .properties(height=HEIGHT)
+    )
+    return ChartSpec(chart, ("age_band", "gender"))
+
+
+def ethnic_category(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("ethnic_category",))
+    return ChartSpec(_horizontal_share(frame, "ethnic_category", "label", "people", "People", "d"),
+                     ("ethnic_category",))
+
+
+def pathway_funnel(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame["requests"].iloc[0] == 0:
+        return ChartSpec(None, ("stage",))
+    pick = _pick("stage")
+    base = alt.Chart(frame).encode(
+        y=alt.Y("label:N", title="", sort=list(frame["label"])),
+        x=alt.X("requests:Q", title="Requests"),
+    )
+    bars = base.mark_bar().encode(
+        opacity=_opacity(pick),
+        tooltip=[alt.Tooltip("label:N", title="Stage"), "requests:Q",
+                 alt.Tooltip("share_of_received:Q", title="Share of requests", format=".0%")],
+    ).add_params(pick)
+    text = base.mark_text(align="left", dx=4).encode(text=alt.Text("share_of_received:Q", format=".0%"))
+    return ChartSpec(alt.layer(bars, text).properties(height=180), ("stage",))
+
+
+def onward_referrals(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("service", "outcome"))
+    pick = _pick("service", "outcome")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("service_label:N", title="", sort="-x"),
+            x=alt.X("sum(referrals):Q", title="Onward referrals"),
+            color=alt.Color("outcome_label:N", title="Outcome"),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("service_label:N", title="Service"),
+                     alt.Tooltip("outcome_label:N", title="Outcome"), "referrals:Q"],
+        )
+        .add_params(pick)
+        .properties(height=max(120, 24 * frame["service"].nunique()))
+    )
+    return ChartSpec(chart, ("service", "outcome"))
+
+
+def cover_by_hour_and_day(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ("weekday", "hour"))
+    pick = _pick("weekday", "hour")
+    chart = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("hour:O", title="Hour of the day (London)", scale=alt.Scale(domain=list(range(24))),
+                    axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("day:N", title="", sort=list(DAYS), scale=alt.Scale(domain=list(DAYS))),
+            color=alt.Color("requests:Q", title="Requests", scale=alt.Scale(scheme="blues")),
+            opacity=_opacity(pick),
+            tooltip=["day:N", alt.Tooltip("hour:O", title="Hour"), "requests:Q"],
+        )
+        .add_params(pick)
+        .properties(height=220)
+    )
+    return ChartSpec(chart, ("weekday", "hour"))
+
+
+def out_of_hours(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame["requests"].sum() == 0:
+        return ChartSpec(None, ("category",))
+    pick = _pick("category")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("label:N", title="", sort=list(frame["label"])),
+            x=alt.X("share:Q", title="Share of requests", axis=alt.Axis(format="%")),
+            color=alt.Color("out_of_hours:N", title="Out of hours",
+                            scale=alt.Scale(domain=[True, False], range=["#5e35b1", "#b0bec5"]),
+                            legend=alt.Legend(labelExpr="datum.label == 'true' ? 'Yes' : 'No'")),
+            opacity=_opacity(pick),
+            tooltip=[alt.Tooltip("label:N", title=""), "requests:Q", alt.Tooltip("share:Q", format=".0%")],
+        )
+        .add_params(pick)
+        .properties(height=120)
+    )
+    return ChartSpec(chart, ("category",))
+
+
+def activities_by_month(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    if frame.empty:
+        return ChartSpec(None, ())
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("month:O", title="Month", axis=alt.Axis(labelAngle=0)),
+            xOffset="kind_label:N",
+            y=alt.Y("sessions:Q", title="Meetings or sessions"),
+            color=alt.Color("kind_label:N", title=""),
+            tooltip=["month:O", alt.Tooltip("kind_label:N", title=""), "sessions:Q",
+                     alt.Tooltip("people_trained:Q", title="People trained")],
+        )
+        .properties(height=HEIGHT)
+    )
+    return ChartSpec(chart, ())
+
+
+BUILDERS: dict[str, Callable[[pd.DataFrame, CaseloadFilters], ChartSpec]] = {
+    "requests_by_week_and_site": requests_by_week_and_site,
+    "requests_by_week_and_source": requests_by_week_and_source,
+    "time_to_first_screening": time_to_first_screening,
+    "screening_within_target_by_week": screening_within_target_by_week,
+    "answered_in_time_by_urgency": answered_in_time_by_urgency,
+    "open_caseload_by_practitioner": open_caseload_by_practitioner,
+    "vulnerabilities": vulnerabilities,
+    "age_band_and_gender": age_band_and_gender,
+    "ethnic_category": ethnic_category,
+    "pathway_funnel": pathway_funnel,
+    "onward_referrals": onward_referrals,
+    "cover_by_hour_and_day": cover_by_hour_and_day,
+    "out_of_hours": out_of_hours,
+    "activities_by_month": activities_by_month,
+}
+
+
+def build(key: str, frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+    return BUILDERS[key](frame, filters)
+
+
+def selected_point(event, fields: tuple[str, ...]) -> dict | None:
+    """The clicked mark's key fields from `st.altair_chart(..., on_select=...)`'s state, or None."""
+    if not fields or event is None:
+        return None
+    selection = getattr(event, "selection", None) or (event.get("selection") if isinstance(event, dict) else None)
+    points = (selection or {}).get(SELECTION) or []
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
+        return None
+    point = points[0]
+    if not all(field in point for field in fields):
+        return None
+    return {field: point[field] for field in fields}
+
+
+def format_headline(unit: str, value) -> str:
+    """A tile's value: counts as numbers, shares as percentages, times as hours and minutes."""
+    if value is None:
+        return "—"
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "minutes":
+        minutes = int(round(value))
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    return f"{int(value):,}"
+
+
+def format_change(unit: str, value, previous) -> str | None:
+    """The change against the previous period, signed; None when either side is missing."""
+    if value is None or previous is None:
+        return None
+    change = value - previous
+    if unit == "share":
+        return f"{change * 100:+.0f} pts"
+    if unit == "minutes":
+        sign = "-" if change < 0 else "+"
+        return f"{sign}{format_headline('minutes', abs(change))}"
+    return f"{int(change):+,}"
