@@ -4,6 +4,7 @@
     python manage.py seed-demo [--requests N] [--if-empty]
     python manage.py create-user                  prompts for everything, password included
     python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
+    python manage.py retention-review             people past retention: counts and ids, no names
 """
 
 import argparse
@@ -111,6 +112,25 @@ def backup(arguments) -> None:
     print(f"Backed up to {target} ({target.stat().st_size:,} bytes).")
 
 
+def retention_review(_arguments) -> None:
+    """List who is past retention. Deleting needs an administrator's approval in the app."""
+    from services import retention
+    from services.clock import format_date
+
+    engine = db.get_engine()
+    with db.reading(engine) as session:
+        queue = retention.review_queue(session, None, limit=sys.maxsize)
+    print(f"Retention review on {format_date(queue.today)}: {queue.rule.describe()}.")
+    print(f"Past retention: {queue.total} (adults {queue.adults}, children {queue.children})")
+    if queue.cases:
+        print(f"{'person':>8} {'team':>6} {'rule':<6} {'last contact':<12} {'kept until':<10}")
+    for case in queue.cases:
+        print(f"{case.person_id:>8} {case.team_id:>6} {case.kind:<6} {format_date(case.last_contact_on):<12} "
+              f"{format_date(case.retain_until):<10}")
+    if queue.cases:
+        print("To delete, an administrator approves them on the Retention review page.")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="manage.py", description="Liaison and Diversion hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     backup_parser = commands.add_parser("backup", help="online backup of the SQLite database")
     backup_parser.add_argument("path")
     backup_parser.set_defaults(run=backup)
+    commands.add_parser("retention-review", help="list people past retention (ids, no names)").set_defaults(
+        run=retention_review)
     arguments = parser.parse_args(argv)
     try:
         arguments.run(arguments)
