@@ -9,8 +9,8 @@ Which date an activity is counted under (`Activity.activity_on`):
 MAPPA meeting: the meeting date; training: the day it was delivered; pre-sentence report
 information: the day it was requested; prison release liaison: the release date.
 
-People are chosen with `find_people`, a small team-scoped search kept here until a shared
-person search exists.
+People are chosen with `find_people`, which wraps the shared, team-scoped person search
+(services.people.search_people).
 """
 
 from collections.abc import Sequence
@@ -29,8 +29,8 @@ from models import Activity, CodeItem, Person, Site, User
 from models.activities import AudienceAgency
 from models.codes import ActivityKind, CodeList, ConsentStatus, ReportType, SiteKind
 from models.screening import NOTE_LIMIT
-from models.validators import FieldError, format_nhs_number, free_text, person_name
-from services import audit, clock, code_lists, db, locking, matching
+from models.validators import FieldError, free_text, person_name
+from services import audit, clock, code_lists, db, locking, people
 from services.errors import InputErrors, NotFound
 from services.permissions import Permission, has_permission, require, require_team
 
@@ -410,38 +410,10 @@ class PersonChoice:
 
 
 def find_people(session: Session, user: User, text: str, limit: int = SEARCH_LIMIT) -> list[PersonChoice]:
-    """People in the user's team whose names start with the typed words, or with that NHS number."""
+    """People of the user's team matching what is typed (the shared person search), one line each."""
     require(user, Permission.LOG_ACTIVITY)
-    typed = (text or "").strip()
-    digits = "".join(character for character in typed if character in "0123456789")
-    query = select(Person).where(Person.team_id == user.team_id)
-    if len(digits) == 10 and len(digits) >= len(typed.replace(" ", "").replace("-", "")):
-        query = query.where(Person.nhs_number == digits)
-    else:
-        tokens = matching.search_tokens(typed)
-        if not tokens:
-            return []
-        for token in tokens:
-            escaped = token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(
-                or_(
-                    Person.family_name_key.like(f"{escaped}%", escape="\\"),
-                    Person.family_name_key.like(f"% {escaped}%", escape="\\"),
-                    Person.given_name_key.like(f"{escaped}%", escape="\\"),
-                    Person.given_name_key.like(f"% {escaped}%", escape="\\"),
-                )
-            )
-    query = query.order_by(Person.family_name_key, Person.given_name_key, Person.id).limit(limit)
-    return [PersonChoice(person.id, person_label(person)) for person in session.exec(query).all()]
-
-
-def person_label(person: Person) -> str:
-    parts = [f"{person.given_name} {person.family_name}"]
-    if person.date_of_birth:
-        parts.append(f"born {clock.format_date(person.date_of_birth)}")
-    if person.nhs_number:
-        parts.append(f"NHS {format_nhs_number(person.nhs_number)}")
-    return ", ".join(parts)
+    return [PersonChoice(match.person_id, people.describe(match))
+            for match in people.search_people(session, user, text, limit)]
 
 
 def person_choice(session: Session, user: User, person_id: int | None) -> PersonChoice | None:
@@ -450,7 +422,7 @@ def person_choice(session: Session, user: User, person_id: int | None) -> Person
     person = session.get(Person, person_id) if person_id else None
     if person is None or person.team_id != user.team_id:
         return None
-    return PersonChoice(person.id, person_label(person))
+    return PersonChoice(person.id, people.describe(person))
 
 
 def prison_choices(session: Session, user: User) -> list[Site]:
@@ -671,6 +643,7 @@ def activity_list(user: User, kind: ActivityKind | str, filters: ActivityFilters
 
 @dataclass(frozen=True)
 class ListPage:
+    columns: tuple[ListColumn, ...]
     rows: list[dict]
     more: bool  # True when more rows match than were fetched
 
@@ -680,7 +653,7 @@ def list_activities(session: Session, user: User, kind: ActivityKind | str,
     """The newest `limit` rows of a list, as dicts keyed by column key."""
     listing = activity_list(user, kind, filters)
     rows = [dict(row._mapping) for row in session.exec(listing.query.limit(limit + 1)).all()]
-    return ListPage(rows=rows[:limit], more=len(rows) > limit)
+    return ListPage(columns=listing.columns, rows=rows[:limit], more=len(rows) > limit)
 
 
 # --- Monthly counts for the caseload page --------------------------------------------------

@@ -474,7 +474,7 @@ def test_people_are_found_by_name_or_nhs_number_in_the_team_only(engine, staff, 
     assert [choice.person_id for choice in by_name] == [person.id]
     assert [choice.person_id for choice in by_family] == [person.id]
     assert [choice.person_id for choice in by_number] == [person.id]
-    assert by_name[0].label == "Siôn O'Brien, born 11/05/1990, NHS 999 000 0018"
+    assert by_name[0].label == "Siôn O'Brien · born 11/05/1990 · NHS 999 000 0018"
     assert wildcard == [] and other_number == []
 
 
