@@ -1,0 +1,170 @@
+"""Service settings for administrators: sites, code lists, settings and teams."""
+
+import streamlit as st
+
+from models.codes import CodeList, Role, SiteKind
+from services import administration as admin
+from services import db
+from services.permissions import Permission
+from ui.editing import attempt, choose, form_round, show_notice, shown_version
+from ui.forms import FieldMessages
+from ui.guard import app_engine, require
+
+user = require(Permission.MANAGE_SERVICE, title="Service settings")
+engine = app_engine()
+st.title("Service settings")
+show_notice()
+yes_no = {True: "Yes", False: "No"}
+
+with db.reading(engine) as session:
+    teams = admin.list_teams(session, user)
+    setting_rows = admin.list_settings(session, user)
+    staff = admin.export_holders(session, user)
+team_names = {row.team.id: row.team.name for row in teams}
+sites_tab, codes_tab, settings_tab, teams_tab = st.tabs(["Sites", "Code lists", "Settings", "Teams"])
+
+with sites_tab:
+    team_id = choose("Team", team_names, key="site_team", default=user.team_id)
+    with db.reading(engine) as session:
+        sites = admin.list_sites(session, user, team_id)
+    st.dataframe([{"Site": row.site.name, "Kind": SiteKind.label_of(row.site.kind), "Active": yes_no[row.site.active],
+                   "Records naming it": row.records} for row in sites], hide_index=True)
+    round_ = form_round("add_site")
+    with st.form(f"add_site_{round_}"):
+        st.markdown("**Add a site**")
+        messages = FieldMessages()
+        name = st.text_input("Site name", max_chars=100, key=f"add_site_name_{round_}")
+        messages.under("name")
+        kind = st.selectbox("Kind of site", SiteKind.choices(), format_func=SiteKind.label_of, index=None,
+                            placeholder="Choose the kind of site", key=f"add_site_kind_{round_}")
+        messages.under("kind")
+        if st.form_submit_button("Add site", type="primary"):
+            attempt(engine, user, admin.add_site, team_id, name, kind, messages=messages, form="add_site",
+                    done=f"Added the site {name.strip()}.")
+    sites_by_id = {row.site.id: row.site for row in sites}
+    site_names = {site_id: site.name for site_id, site in sites_by_id.items()}
+    if sites_by_id:
+        site = sites_by_id[choose("Site to change", site_names, key=f"site_choice_{team_id}")]
+        version = shown_version("site", site.id, site.version)
+        round_ = form_round(f"site_{site.id}")
+        with st.form(f"change_site_{site.id}_{round_}"):
+            messages = FieldMessages()
+            new_name = st.text_input("New name", value=site.name, max_chars=100, key=f"site_name_{site.id}_{round_}")
+            messages.under("name")
+            new_kind = st.selectbox("Kind", SiteKind.choices(), index=SiteKind.choices().index(site.kind),
+                                    format_func=SiteKind.label_of, key=f"site_kind_{site.id}_{round_}")
+            messages.under("kind")
+            save, toggle, delete = st.columns(3)
+            common = {"form": f"site_{site.id}", "versions": [("site", site.id)]}
+            if save.form_submit_button("Save site"):
+                attempt(engine, user, admin.change_site, site.id, version, new_name, new_kind, messages=messages,
+                        done="Site saved.", **common)
+            if toggle.form_submit_button("Deactivate site" if site.active else "Reactivate site"):
+                attempt(engine, user, admin.set_site_active, site.id, version, not site.active,
+                        done="Site deactivated: it leaves the forms and stays on old records." if site.active
+                        else "Site reactivated.", **common)
+            if delete.form_submit_button("Delete site (only if no record names it)"):
+                attempt(engine, user, admin.delete_site, site.id, version, done="Site deleted.", **common)
+
+with codes_tab:
+    code_list = st.selectbox("Code list", CodeList.choices(), format_func=CodeList.label_of, key="code_list")
+    with db.reading(engine) as session:
+        items = admin.list_codes(session, user, code_list)
+    st.dataframe([{"Position": position, "Label": item.label, "National code": item.national_code or "",
+                   "Code": item.code, "Active": yes_no[item.active]} for position, item in enumerate(items, 1)],
+                 hide_index=True)
+    round_ = form_round(f"add_code_{code_list}")
+    with st.form(f"add_code_{code_list}_{round_}"):
+        st.markdown("**Add a code**")
+        messages = FieldMessages()
+        label = st.text_input("Label", max_chars=100, key=f"add_code_label_{code_list}_{round_}")
+        messages.under("label")
+        national = st.text_input("National code (if it has one, e.g. E1)", max_chars=10,
+                                 key=f"add_code_national_{code_list}_{round_}")
+        messages.under("national_code")
+        if st.form_submit_button("Add code", type="primary"):
+            attempt(engine, user, admin.add_code, code_list, label, national, messages=messages,
+                    form=f"add_code_{code_list}", done=f"Added {label.strip()}.")
+    items_by_id = {item.id: item for item in items}
+    item_labels = {item.id: item.label for item in items}
+    item = items_by_id[choose("Code to change", item_labels, key=f"code_choice_{code_list}")]
+    version = shown_version("code", item.id, item.version)
+    round_ = form_round(f"code_{item.id}")
+    with st.form(f"change_code_{item.id}_{round_}"):
+        messages = FieldMessages()
+        new_label = st.text_input("New label", value=item.label, max_chars=100, key=f"code_label_{item.id}_{round_}")
+        messages.under("label")
+        if item.national_code:
+            st.caption(f"National code {item.national_code} stays beside the label.")
+        common = {"form": f"code_{item.id}", "versions": [("code", item.id)]}
+        save, up, down, toggle = st.columns(4)
+        if save.form_submit_button("Save label"):
+            attempt(engine, user, admin.rename_code, item.id, version, new_label, messages=messages,
+                    done="Label saved.", **common)
+        if up.form_submit_button("Move up"):
+            attempt(engine, user, admin.move_code, item.id, version, -1, done="Moved up.", **common)
+        if down.form_submit_button("Move down"):
+            attempt(engine, user, admin.move_code, item.id, version, 1, done="Moved down.", **common)
+        if toggle.form_submit_button("Withdraw code" if item.active else "Reactivate code"):
+            attempt(engine, user, admin.set_code_active, item.id, version, not item.active,
+                    done="Withdrawn from new records; old records keep it." if item.active else "Reactivated.",
+                    **common)
+
+with settings_tab:
+    versions = {row.key: shown_version("setting", row.key, row.version) for row in setting_rows}
+    round_ = form_round("settings")
+    with st.form(f"settings_{round_}"):
+        messages = FieldMessages()
+        values = {}
+        for row in setting_rows:
+            values[row.key] = st.number_input(f"{row.label} ({row.unit})", value=row.value, step=1,
+                                              key=f"setting_{row.key}_{round_}",
+                                              help=f"Default {row.default:,}; from {row.minimum:,} to {row.maximum:,}.")
+            messages.under(row.key)
+        if st.form_submit_button("Save settings", type="primary"):
+            attempt(engine, user, admin.change_settings, values, versions, messages=messages, form="settings",
+                    versions=[("setting", key) for key in versions], done="Settings saved.")
+    st.subheader("Who may export")
+    people = {person.id: person for person in staff}
+    with_roles = {person.id: f"{person.full_name} ({Role.label_of(person.role)})" for person in staff}
+    person = people[choose("Member of staff", with_roles, key="export_person")]
+    choices = {None: "As their role allows", True: "May export", False: "May not export"}
+    version = shown_version("export", person.id, person.version)
+    with st.form(f"export_{person.id}_{form_round(f'export_{person.id}')}"):
+        chosen = st.radio("Export", list(choices), format_func=choices.get,
+                          index=list(choices).index(person.can_export))
+        if st.form_submit_button("Save export permission"):
+            attempt(engine, user, admin.set_export_permission, person.id, version, chosen,
+                    done="Export permission saved.", form=f"export_{person.id}", versions=[("export", person.id)])
+
+with teams_tab:
+    st.dataframe([{"Team": row.team.name, "Staff": row.users, "Sites": row.sites} for row in teams], hide_index=True)
+    round_ = form_round("add_team")
+    with st.form(f"add_team_{round_}"):
+        messages = FieldMessages()
+        team_name = st.text_input("New team name", max_chars=100, key=f"add_team_name_{round_}")
+        messages.under("name")
+        if st.form_submit_button("Add team"):
+            attempt(engine, user, admin.add_team, team_name, messages=messages, form="add_team",
+                    done=f"Added the team {team_name.strip()}.")
+    team = next(row.team for row in teams if row.team.id == choose("Team to rename", team_names, key="rename_team"))
+    version = shown_version("team", team.id, team.version)
+    with st.form(f"rename_team_{team.id}_{form_round(f'team_{team.id}')}"):
+        messages = FieldMessages()
+        renamed = st.text_input("Team's new name", value=team.name, max_chars=100)
+        messages.under("name")
+        if st.form_submit_button("Rename team"):
+            attempt(engine, user, admin.rename_team, team.id, version, renamed, messages=messages,
+                    form=f"team_{team.id}", versions=[("team", team.id)], done="Team renamed.")
+    with_teams = {person.id: f"{person.full_name} — {team_names[person.team_id]}" for person in staff}
+    member = people[choose("Member of staff to move", with_teams, key="move_person")]
+    version = shown_version("member", member.id, member.version)
+    with st.form(f"move_{member.id}_{form_round(f'move_{member.id}')}"):
+        messages = FieldMessages()
+        to_team = st.selectbox("Move to team", list(team_names), format_func=team_names.get,
+                               index=list(team_names).index(member.team_id))
+        messages.under("team_id")
+        if st.form_submit_button("Move to this team"):
+            attempt(engine, user, admin.move_user, member.id, version, to_team, messages=messages,
+                    form=f"move_{member.id}", versions=[("member", member.id)],
+                    done=f"{member.full_name} moved; they will be asked to sign in again.")

@@ -1,0 +1,39 @@
+"""Activities: MAPPA meetings, training delivered, pre-sentence report information, prison release.
+
+Practitioners and team leads log and edit their team's activities; a list per kind with filters.
+A record opened by its link (?id=…) is checked against the user's team on the server.
+"""
+
+import streamlit as st
+
+from models.codes import ActivityKind
+from services import activities, db
+from services.permissions import Permission, has_permission
+from ui import activity_forms
+from ui.editing import show_notice
+from ui.guard import app_engine, require
+
+user = require(Permission.VIEW_ACTIVITIES, title="Activities")
+engine = app_engine()
+st.title("Activities")
+show_notice()
+can_log = has_permission(user, Permission.LOG_ACTIVITY)
+
+linked = st.query_params.get("id")
+if linked:
+    activity_forms.linked_record(engine, user, linked, can_log)
+    st.stop()
+
+with db.reading(engine) as session:
+    practitioners = activities.team_practitioners(session, user)
+
+for kind, tab in zip(ActivityKind, st.tabs([kind.label for kind in ActivityKind]), strict=True):
+    with tab:
+        filters = activity_forms.filter_bar(kind, practitioners)
+        with db.reading(engine) as session:
+            listed = activities.list_activities(session, user, kind, filters)
+        activity_forms.show_list(listed)
+        activity_forms.export_button(engine, user, kind, filters)
+        if can_log:
+            st.subheader("Log or edit")
+            activity_forms.record_editor(engine, user, kind, listed.rows)

@@ -1,0 +1,103 @@
+"""Running one service change from a page: the version a person saw, refusals, notices.
+
+- `shown_version` keeps the version of a record as first shown, so a save made after someone
+  else's is refused by the service (optimistic locking) instead of quietly using the newest.
+- `attempt` runs one operation in one write transaction. Refused input is shown under its fields
+  and nothing typed is lost; a conflict or success is announced after a rerun that redraws the
+  page from the database, with the form started afresh.
+"""
+
+from collections.abc import Callable, Iterable
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from models import User
+from services import db
+from services.errors import InputErrors, ServiceError
+from ui.forms import FieldMessages
+
+_NOTICE = "editing.notice"
+_KEEP = "editing.keep"
+_CHOSEN = "editing.chosen"
+_NOTHING = object()
+
+
+def shown_version(name: str, row_id: object, current: int | None) -> int | None:
+    key = f"editing.version.{name}.{row_id}"
+    if key not in st.session_state:
+        st.session_state[key] = current
+    return st.session_state[key]
+
+
+def forget_version(name: str, row_id: object) -> None:
+    st.session_state.pop(f"editing.version.{name}.{row_id}", None)
+
+
+def form_round(name: str) -> int:
+    """A number to put in a form's widget keys; it moves on when the form should start afresh."""
+    return st.session_state.get(f"editing.round.{name}", 0)
+
+
+def _next_round(name: str) -> None:
+    st.session_state[f"editing.round.{name}"] = form_round(name) + 1
+
+
+def show_notice() -> None:
+    """The outcome of the change made just before the last rerun, if any."""
+    notice = st.session_state.pop(_NOTICE, None)
+    if notice:
+        kind, message = notice
+        (st.success if kind == "success" else st.error)(message)
+
+
+def attempt(
+    engine: Engine,
+    user: User,
+    operation: Callable,
+    *args,
+    done: str,
+    messages: FieldMessages | None = None,
+    form: str | None = None,
+    versions: Iterable[tuple[str, object]] = (),
+) -> None:
+    """Run `operation(session, user, *args)`; on success or conflict, rerun with a notice.
+
+    Every `choose` box keeps its choice through the rerun, even when the change renamed it.
+    """
+    try:
+        with db.writing(engine) as session:
+            operation(session, user, *args)
+    except InputErrors as refused:
+        if messages is not None:
+            messages.show(refused.errors)
+        else:
+            st.error("\n\n".join(refused.errors.values()), icon=":material/error:")
+        return
+    except ServiceError as problem:  # a conflict, a record gone, a refusal
+        st.session_state[_NOTICE] = ("error", str(problem))
+    else:
+        st.session_state[_NOTICE] = ("success", done)
+    for name, row_id in versions:  # the next drawing shows, and saves against, the newest version
+        forget_version(name, row_id)
+    if form is not None:
+        _next_round(form)
+    for key, value in st.session_state.get(_CHOSEN, {}).items():
+        st.session_state[f"{_KEEP}.{key}"] = value
+    st.rerun()
+
+
+def choose(label: str, options: dict, key: str, default=None, **kwargs):
+    """A select box of ids shown by name that keeps its choice when the chosen name changes.
+
+    A select box remembers its choice by the text shown, so renaming the chosen record would
+    otherwise move the choice to the first entry: a following click could act on another record.
+    """
+    kept = st.session_state.pop(f"{_KEEP}.{key}", _NOTHING)
+    if kept is not _NOTHING and kept in options:
+        st.session_state[key] = kept
+    elif st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else next(iter(options), None)
+    chosen = st.selectbox(label, list(options), format_func=options.get, key=key, **kwargs)
+    st.session_state.setdefault(_CHOSEN, {})[key] = chosen
+    return chosen
