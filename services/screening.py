@@ -41,6 +41,7 @@ from models.codes import (
     ConsentStatus,
     ContactMechanism,
     DiagnosisStatus,
+    ReferralStatus,
     RiskLevel,
     ScreeningOutcome,
     ScreeningStatus,
@@ -143,7 +144,7 @@ class Consent:
 
 @dataclass
 class Vulnerabilities:
-    codes: list[str] = field(default_factory=list)
+    vulnerabilities: list[str] = field(default_factory=list)  # codes of the editable vulnerability list
     learning_disability_status: str | None = None
     autism_status: str | None = None
 
@@ -215,6 +216,21 @@ class ScreeningView:
     @property
     def complete(self) -> bool:
         return self.screening.status == ScreeningStatus.COMPLETE
+
+    @property
+    def person_line(self) -> str:
+        born = clock.format_date(self.person.date_of_birth) or "not recorded"
+        age = "not known" if self.age is None else str(self.age)
+        return f"{self.person.given_name} {self.person.family_name} · born {born} · age at screening {age}"
+
+    @property
+    def context_line(self) -> str:
+        status = ScreeningStatus.label_of(self.screening.status)
+        line = f"{status} · practitioner {self.practitioner_name}"
+        if self.request is not None:
+            reference = self.request.reference or f"#{self.request.id}"
+            line += f" · request {reference}, received {clock.format_datetime(self.request.received_at)}"
+        return line
 
     def section_saved(self, section: str) -> bool:
         if section == REFERRALS:
@@ -421,16 +437,19 @@ def risk_flags(results: Mapping[str, InstrumentResult]) -> list[str]:
 
 
 def form_values(view: ScreeningView) -> dict[str, Any]:
-    """The values each field of the form starts with, from the saved draft (London date and time)."""
+    """The values each field of the form starts with, from the saved draft (London date and time).
+
+    A screening not yet dated starts at the current London minute, which is never in the future.
+    """
     screening = view.screening
-    screened = clock.to_london(screening.screened_at) if screening.screened_at else None
+    screened = clock.to_london(screening.screened_at or clock.now())
     shared = clock.to_london(screening.shared_at) if screening.shared_at else None
     values: dict[str, Any] = {name: getattr(screening, name) for name in FIELD_LABELS if hasattr(screening, name)}
     values.pop("screened_at")
     values.pop("shared_at")
     values.update(
-        screened_on=screened.date() if screened else None,
-        screened_time=screened.time().replace(second=0, microsecond=0) if screened else None,
+        screened_on=screened.date(),
+        screened_time=screened.time().replace(second=0, microsecond=0),
         shared_on=shared.date() if shared else None,
         shared_time=shared.time().replace(second=0, microsecond=0) if shared else None,
         vulnerabilities=list(view.vulnerability_codes),
@@ -677,7 +696,7 @@ def save_vulnerabilities(
     errors: dict[str, str] = {}
     reason = _amendment_reason(screening, amendment_reason, errors)
     current = _vulnerability_codes(session, screening.id)
-    chosen = list(dict.fromkeys(data.codes or []))
+    chosen = list(dict.fromkeys(data.vulnerabilities or []))
     added = [code for code in chosen if code not in current]
     try:
         # A code withdrawn since it was recorded stays on this screening; new choices must be active.
@@ -896,6 +915,22 @@ def _sharing_time_problems(screening: Screening, shared_at: datetime) -> dict[st
     return {}
 
 
+# The input each form section sends and the operation saving it; the fields are the form's keys.
+SECTION_FORMS: dict[str, tuple[type, Any]] = {
+    PERSON_AND_CONTEXT: (PersonAndContext, save_person_and_context),
+    CONSENT: (Consent, save_consent),
+    VULNERABILITIES: (Vulnerabilities, save_vulnerabilities),
+    RISK: (Risk, save_risk),
+    OUTCOME: (Outcome, save_outcome),
+}
+
+
+def section_input(section: str, values: Mapping[str, Any]):
+    """The section's input built from form values keyed by its field names (missing ones left empty)."""
+    kind = SECTION_FORMS[section][0]
+    return kind(**{name: values[name] for name in kind.__dataclass_fields__ if name in values})
+
+
 # --- completion -------------------------------------------------------------------------------
 
 
@@ -1023,6 +1058,80 @@ def complete(session: Session, user: User, screening_id: int, version: int) -> S
     return screening
 
 
+# --- the summary for sharing -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharingSummary:
+    """What may leave the team: recommendations always; health information only with consent to share."""
+
+    screening_id: int
+    complete: bool
+    consent_to_share: bool
+    person_name: str
+    date_of_birth: date | None
+    screened_at: datetime | None
+    site_name: str
+    practitioner_name: str
+    appropriate_adult_required: bool
+    recommendations: list[tuple[str, str]]
+    # Only with consent to share; empty otherwise.
+    outcome: str = ""
+    vulnerabilities: list[str] = field(default_factory=list)
+    risks: list[tuple[str, str]] = field(default_factory=list)
+    instrument_results: list[tuple[str, str]] = field(default_factory=list)
+    referrals: list[tuple[str, date, str]] = field(default_factory=list)
+    shared: tuple[str, datetime | None, str] | None = None
+
+
+RECOMMENDATION_FIELDS = ("recommendation_fitness_for_interview", "recommendation_appropriate_adult",
+                         "recommendation_adjustments")
+
+
+def sharing_summary(session: Session, user: User, screening_id: int) -> SharingSummary:
+    """The printable summary; opening it is audited ("view_screening_summary").
+
+    Risk notes, capacity reasons, instrument answers and custody details never appear: the
+    summary carries the minimum a custody suite or court needs.
+    """
+    require(user, Permission.SCREEN)
+    found = _view(session, _load(session, user, screening_id))
+    screening = found.screening
+    audit.record(session, user, "view_screening_summary", entity="screening", entity_id=screening.id)
+    consent = screening.consent_to_share == ConsentStatus.GIVEN
+    summary = SharingSummary(
+        screening_id=screening.id,
+        complete=found.complete,
+        consent_to_share=consent,
+        person_name=f"{found.person.given_name} {found.person.family_name}",
+        date_of_birth=found.person.date_of_birth,
+        screened_at=screening.screened_at,
+        site_name=found.site_name,
+        practitioner_name=found.practitioner_name,
+        appropriate_adult_required=screening.appropriate_adult_required,
+        recommendations=[(label(name), getattr(screening, name)) for name in RECOMMENDATION_FIELDS
+                         if getattr(screening, name)],
+    )
+    if not consent:
+        return summary
+    vulnerability_labels = code_lists.labels(session, CodeList.VULNERABILITY)
+    service_labels = code_lists.labels(session, CodeList.ONWARD_SERVICE)
+    return SharingSummary(
+        **{name: getattr(summary, name) for name in summary.__dataclass_fields__ if name not in (
+            "outcome", "vulnerabilities", "risks", "instrument_results", "referrals", "shared")},
+        outcome=ScreeningOutcome.label_of(screening.outcome),
+        vulnerabilities=[vulnerability_labels.get(code, code) for code in found.vulnerability_codes],
+        risks=[(label(name), RiskLevel.label_of(getattr(screening, name))) for name in RISK_FIELDS
+               if getattr(screening, name)],
+        instrument_results=[(label(code), row.result or row.band or "not completed")
+                            for code, row in sorted(found.results.items())],
+        referrals=[(service_labels.get(row.service, row.service), row.referred_on,
+                    ReferralStatus.label_of(row.status)) for row in found.referrals],
+        shared=(screening.shared_with, screening.shared_at, screening.shared_what or "")
+        if screening.shared_with else None,
+    )
+
+
 # --- starting points and lists ----------------------------------------------------------------
 
 
@@ -1032,6 +1141,10 @@ class WaitingRequest:
     reference: str
     person: str
     received_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.reference} · {self.person} · received {clock.format_datetime(self.received_at)}"
 
 
 def requests_awaiting_screening(session: Session, user: User, limit: int = 50) -> list[WaitingRequest]:

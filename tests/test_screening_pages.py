@@ -1,0 +1,345 @@
+"""The screening pages through AppTest: drafts that survive a new session, refusals that keep what was
+typed, completion problems by section, live scores, amendment history, the summary and the person record."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import select
+
+from models import AuditEvent, OnwardReferral, Screening
+from services import clock, db, instruments, screening
+from services.referrals import NewReferral, add_referral
+from services.screening import Consent, Outcome, Risk
+from tests.test_screening import FORMULA, SCRIPT, complete, make_person, make_request, save, start, valid_screening
+
+PAGE = "pages/5_Screening.py"
+SUMMARY = "pages/6_Screening_summary.py"
+PEOPLE = "pages/4_People.py"
+
+
+def click(test, label: str):
+    matches = [button for button in test.button if button.label == label]
+    assert matches, f"no button {label!r} among {[button.label for button in test.button]}"
+    return matches[0].click().run()
+
+
+def texts(test) -> str:
+    return " ".join(str(element.value) for kind in ("text", "markdown", "caption", "info", "warning", "success")
+                    for element in getattr(test, kind))
+
+
+def errors(test) -> list[str]:
+    return [element.value for element in test.error]
+
+
+def opened(app_test, user, screening_id: int):
+    test = app_test(PAGE, user, {"id": str(screening_id)}).run()
+    assert not test.exception, test.exception
+    return test
+
+
+def stored(engine, screening_id: int) -> Screening:
+    with db.reading(engine) as session:
+        return session.get(Screening, screening_id)
+
+
+def test_a_screening_starts_from_the_request_link(app_test, sqlite_engine, sqlite_staff):
+    person = make_person(sqlite_engine, sqlite_staff)
+    request = make_request(sqlite_engine, sqlite_staff, person)
+    test = app_test(PAGE, sqlite_staff.practitioner, {"request": str(request.id)}).run()
+    assert not test.exception
+    test = click(test, "Start (or continue) the screening for this request")
+    assert not test.exception, test.exception
+    with db.reading(sqlite_engine) as session:
+        draft = session.exec(select(Screening)).one()
+    assert test.query_params["id"] == [str(draft.id)] or test.query_params["id"] == str(draft.id)
+    assert "Siôn O'Brien" in texts(test)
+    assert test.selectbox(key=f"s{draft.id}.site_id").value == sqlite_staff.sites[0].id
+
+
+def test_without_an_id_the_page_offers_requests_waiting_for_screening(app_test, sqlite_engine, sqlite_staff):
+    person = make_person(sqlite_engine, sqlite_staff, given="Ann", family="Waiting")
+    request = make_request(sqlite_engine, sqlite_staff, person)
+    test = app_test(PAGE, sqlite_staff.practitioner).run()
+    test.selectbox[0].select(request.id)
+    test = click(test.run(), "Start screening")
+    assert not test.exception
+    assert stored(sqlite_engine, 1).request_id == request.id
+
+
+def test_a_saved_section_survives_a_new_session(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.selectbox(key=key + "contact_mechanism").select("02")
+    test.text_area(key=key + "custody_or_court_details").input(f"Cell 4 {SCRIPT} {FORMULA}")
+    test = click(test, "Save person and context")
+    assert not test.exception and not errors(test), errors(test)
+    assert "Person and context saved." in texts(test)
+    test.selectbox(key=key + "risk_to_self").select("low")
+    test.selectbox(key=key + "risk_to_others").select("high")
+    test.text_area(key=key + "risk_to_others_note").input("Threatened staff")
+    test = click(test, "Save risk")
+    assert not errors(test)
+    # A refreshed tab or a new sign-in is a new session: everything saved is drawn again.
+    fresh = opened(app_test, sqlite_staff.practitioner, draft.id)
+    assert fresh.selectbox(key=key + "contact_mechanism").value == "02"
+    assert fresh.text_area(key=key + "custody_or_court_details").value == f"Cell 4 {SCRIPT} {FORMULA}"
+    assert fresh.selectbox(key=key + "risk_to_others").value == "high"
+    assert fresh.text_area(key=key + "risk_to_others_note").value == "Threatened staff"
+    assert "1. Person and context ✓" in [header.value for header in fresh.subheader]
+
+
+def test_screening_time_in_the_future_is_refused_keeping_what_was_typed(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    tomorrow = clock.today_in_london() + timedelta(days=1)
+    test.date_input(key=key + "screened_on").set_value(tomorrow)
+    test.text_area(key=key + "custody_or_court_details").input("Cell 9")
+    test = click(test, "Save person and context")
+    assert any("cannot be in the future" in message for message in errors(test))
+    assert test.date_input(key=key + "screened_on").value == tomorrow
+    assert test.text_area(key=key + "custody_or_court_details").value == "Cell 9"
+    assert stored(sqlite_engine, draft.id).screened_at is None
+
+
+def test_screening_before_the_request_was_received_is_refused(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff, received_at=clock.now() - timedelta(minutes=10))
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.date_input(key=key + "screened_on").set_value(clock.today_in_london() - timedelta(days=2))
+    test = click(test, "Save person and context")
+    assert any("before the request was received" in message for message in errors(test))
+    assert stored(sqlite_engine, draft.id).screened_at is None
+
+
+def test_age_under_ten_is_refused(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff, born=date(clock.today_in_london().year - 8, 1, 1))
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test = click(test, "Save person and context")
+    assert any("age of criminal responsibility is 10" in message for message in errors(test))
+
+
+def test_an_under_eighteen_has_the_appropriate_adult_ticked_and_locked(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff, born=date(clock.today_in_london().year - 15, 1, 1))
+    save(sqlite_engine, sqlite_staff, draft.id, screening.save_person_and_context,
+         screening.PersonAndContext(sqlite_staff.sites[0].id, *_an_hour_ago(), "01"))
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    checkbox = test.checkbox(key=f"s{draft.id}.appropriate_adult_required")
+    assert checkbox.value is True and checkbox.disabled
+
+
+def _an_hour_ago():
+    moment = clock.to_london(clock.now() - timedelta(hours=1))
+    return moment.date(), moment.time().replace(second=0, microsecond=0)
+
+
+def test_medium_risk_without_a_note_is_refused_keeping_the_choice(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.selectbox(key=key + "risk_to_self").select("medium")
+    test = click(test, "Save risk")
+    assert any("a note is required" in message for message in errors(test))
+    assert test.selectbox(key=key + "risk_to_self").value == "medium"
+    assert stored(sqlite_engine, draft.id).risk_to_self is None
+
+
+def test_sharing_without_consent_is_refused_keeping_what_was_typed(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.text_input(key=key + "shared_with").input("DS Smith")
+    test = click(test, "Save outcome and recommendations")
+    assert any("does not record consent to share" in message for message in errors(test))
+    assert test.text_input(key=key + "shared_with").value == "DS Smith"
+    assert stored(sqlite_engine, draft.id).shared_with is None
+
+
+def test_free_text_over_its_limit_is_refused_on_the_server(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.text_area(key=key + "recommendation_adjustments").input("a" * 2001)
+    test = click(test, "Save outcome and recommendations")
+    assert any("at most 2,000 characters; it is 2,001" in message for message in errors(test))
+    assert test.text_area(key=key + "recommendation_adjustments").value == "a" * 2001  # nothing cut
+    assert stored(sqlite_engine, draft.id).recommendation_adjustments is None
+
+
+def test_instruments_are_scored_live_and_saved_with_every_answer(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    for number in range(1, 10):
+        test.radio(key=f"{key}phq9.item{number}").set_value(2 if number < 9 else 1)
+    test = test.run()
+    shown = " ".join(info.value for info in test.info)
+    assert "PHQ-9: total 17 of 27 — moderately severe." in shown
+    assert any(instruments.FLAG_SELF_HARM.capitalize() in warning.value for warning in test.warning)
+    test.radio(key=f"{key}auditc.item1").set_value(2)
+    test.radio(key=f"{key}auditc.item2").set_value(1)
+    test = test.run()
+    assert "of 3 answered" in " ".join(info.value for info in test.info)
+    assert not [radio for radio in test.radio if radio.key == f"{key}audit.item4"]
+    test.radio(key=f"{key}auditc.item3").set_value(3)  # AUDIT-C 6: the full AUDIT is offered
+    test = test.run()
+    assert [radio.label for radio in test.radio if radio.key == f"{key}audit.item4"] == [
+        "4. " + instruments.AUDIT.items[3].text]
+    test = click(test, "Save instruments")
+    assert not errors(test) or all("Risk flag" in message for message in errors(test))
+    view = _view(sqlite_engine, sqlite_staff, draft.id)
+    assert view.results["phq9"].answers["item9"] == 1 and view.results["phq9"].total == 17
+    assert view.results["auditc"].band == "positive" and "audit" not in view.results
+    assert view.risk_flags == [instruments.FLAG_SELF_HARM]
+    fresh = opened(app_test, sqlite_staff.practitioner, draft.id)
+    assert fresh.radio(key=f"{key}phq9.item9").value == 1
+    assert any("Risk flag" in message for message in errors(fresh))
+
+
+def _view(engine, staff, screening_id):
+    with db.reading(engine) as session:
+        return screening.get_screening(session, staff.practitioner, screening_id)
+
+
+def test_completion_lists_every_problem_next_to_its_section_and_keeps_the_draft(app_test, sqlite_engine,
+                                                                                sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.text_area(key=f"s{draft.id}.custody_or_court_details").input("Cell 2")
+    test = click(test, "Save person and context")
+    test.selectbox(key=f"s{draft.id}.risk_to_self").select("high")  # chosen, then refused for want of a note
+    test = click(test, "Save risk")
+    test = click(test, "Complete screening")
+    assert not test.exception
+    shown = errors(test)
+    for expected in ("Consent has not been saved yet.", "Risk has not been saved yet.",
+                     "Outcome and recommendations has not been saved yet.", "Vulnerabilities has not been saved yet."):
+        assert expected in shown
+    assert any(message.startswith("Not complete yet") for message in shown)
+    assert test.text_area(key=f"s{draft.id}.custody_or_court_details").value == "Cell 2"
+    assert test.selectbox(key=f"s{draft.id}.risk_to_self").value == "high"
+    assert stored(sqlite_engine, draft.id).status == "draft"
+
+
+def test_a_screening_is_completed_from_the_page(app_test, sqlite_engine, sqlite_staff):
+    draft_id = valid_screening(sqlite_engine, sqlite_staff)
+    test = click(opened(app_test, sqlite_staff.practitioner, draft_id), "Complete screening")
+    assert "Screening completed." in texts(test)
+    assert stored(sqlite_engine, draft_id).status == "complete"
+    assert not [button for button in test.button if button.label == "Complete screening"]
+    assert [link.label for link in test.get("page_link") if link.label == "Printable summary for sharing"]
+
+
+def test_an_amendment_needs_a_reason_and_appears_in_the_history(app_test, sqlite_engine, sqlite_staff):
+    draft_id = valid_screening(sqlite_engine, sqlite_staff)
+    complete(sqlite_engine, sqlite_staff, draft_id)
+    key = f"s{draft_id}."
+    test = opened(app_test, sqlite_staff.second_practitioner, draft_id)
+    test.selectbox(key=key + "risk_from_others").select("none")
+    test = click(test, "Amend risk")
+    assert any("give a reason for the change" in message for message in errors(test))
+    assert test.selectbox(key=key + "risk_from_others").value == "none"
+    test.text_input(key=key + "risk.amendment_reason").input("Victim of threats was mistaken identity")
+    test = click(test, "Amend risk")
+    assert "Risk amended." in texts(test)
+    history = test.dataframe[-1].value
+    assert list(history["By"]) == ["Sam Second"]
+    assert list(history["Changed"]) == ["Risk from others"]
+    assert (list(history["Before"]), list(history["After"])) == (["Low"], ["None"])
+
+
+def test_a_second_session_saving_after_the_first_is_told_who_saved_first(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    mine = opened(app_test, sqlite_staff.practitioner, draft.id)
+    theirs = opened(app_test, sqlite_staff.second_practitioner, draft.id)
+    theirs.selectbox(key=key + "risk_to_self").select("low")
+    click(theirs, "Save risk")
+    mine.selectbox(key=key + "risk_to_self").select("none")
+    mine = click(mine, "Save risk")
+    assert any("Changed by Sam Second" in message for message in errors(mine))
+    assert stored(sqlite_engine, draft.id).risk_to_self == "low"
+    mine = click(mine, "Reload the screening (discards changes not yet saved)")
+    assert mine.selectbox(key=key + "risk_to_self").value == "low"
+
+
+def test_a_referral_is_added_and_one_dated_before_the_screening_refused(app_test, sqlite_engine, sqlite_staff):
+    draft_id = valid_screening(sqlite_engine, sqlite_staff)
+    key = f"s{draft_id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft_id)
+    test.selectbox(key=key + "referral.service").select("housing")
+    test.date_input(key=key + "referral.referred_on").set_value(clock.today_in_london() - timedelta(days=3))
+    test = click(test, "Add referral")
+    assert any("before the screening" in message for message in errors(test))
+    assert test.selectbox(key=key + "referral.service").value == "housing"
+    test.date_input(key=key + "referral.referred_on").set_value(stored(sqlite_engine, draft_id).screened_at.astimezone(
+        clock.LONDON).date())
+    test = click(test, "Add referral")
+    assert "Referral added." in texts(test)
+    with db.reading(sqlite_engine) as session:
+        assert [row.service for row in session.exec(select(OnwardReferral))] == ["housing"]
+    assert list(test.dataframe[0].value["Service"]) == ["Housing"]
+
+
+def test_the_summary_shares_recommendations_and_only_what_consent_allows(app_test, sqlite_engine, sqlite_staff):
+    draft_id = valid_screening(sqlite_engine, sqlite_staff)
+    save(sqlite_engine, sqlite_staff, draft_id, screening.save_consent, Consent("given", "declined"))
+    save(sqlite_engine, sqlite_staff, draft_id, screening.save_outcome,
+         Outcome("further_assessment", recommendation_adjustments=f"Explain slowly {SCRIPT}"))
+    complete(sqlite_engine, sqlite_staff, draft_id)
+    test = app_test(SUMMARY, sqlite_staff.practitioner, {"id": str(draft_id)}).run()
+    assert not test.exception
+    shown = texts(test)
+    assert "OFFICIAL-SENSITIVE — contains personal data" in shown
+    assert f"Explain slowly {SCRIPT}" in [element.value for element in test.text]  # shown as text, never run
+    assert "no health information is included" in shown
+    assert "Mental health" not in shown and "PHQ-9" not in shown and "Further assessment" not in shown
+    with db.reading(sqlite_engine) as session:
+        assert session.exec(select(AuditEvent).where(AuditEvent.action == "view_screening_summary")).one()
+
+
+def test_the_summary_with_consent_includes_the_shared_information(app_test, sqlite_engine, sqlite_staff):
+    draft_id = valid_screening(sqlite_engine, sqlite_staff)
+    with db.writing(sqlite_engine) as session:
+        add_referral(session, sqlite_staff.practitioner, draft_id, NewReferral("housing", _an_hour_ago()[0]))
+    save(sqlite_engine, sqlite_staff, draft_id, screening.save_risk, Risk("low", "Private note", "none", None, "low"))
+    complete(sqlite_engine, sqlite_staff, draft_id)
+    test = app_test(SUMMARY, sqlite_staff.practitioner, {"id": str(draft_id)}).run()
+    shown = texts(test)
+    assert "Outcome: Further assessment" in shown and "Mental health" in shown
+    assert "Private note" not in shown  # risk notes never leave the team
+    assert list(test.dataframe[0].value["Instrument"]) == ["PHQ-9"]
+    assert list(test.dataframe[1].value["Onward referral"]) == ["Housing"]
+
+
+def test_a_draft_has_no_summary_and_another_team_sees_nothing(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    test = app_test(SUMMARY, sqlite_staff.practitioner, {"id": str(draft.id)}).run()
+    assert "still a draft" in texts(test) and "Recommendations" not in texts(test)
+    test = app_test(SUMMARY, sqlite_staff.other_team_practitioner, {"id": str(draft.id)}).run()
+    assert errors(test) == ["No such record in your team."] and not test.text
+    test = app_test(PAGE, sqlite_staff.other_team_practitioner, {"id": str(draft.id)}).run()
+    assert errors(test) == ["No such record in your team."] and not test.text_input
+
+
+@pytest.mark.parametrize("page", [PAGE, SUMMARY])
+def test_a_malformed_id_is_handled_without_an_error(app_test, sqlite_staff, page):
+    test = app_test(page, sqlite_staff.practitioner, {"id": "１２"}).run()  # full-width digits
+    assert not test.exception
+
+
+def test_returning_to_the_page_shows_the_latest_saved_draft(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    key = f"s{draft.id}."
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    save(sqlite_engine, sqlite_staff, draft.id, screening.save_risk, Risk("low"), user=sqlite_staff.second_practitioner)
+    test.switch_page("app.py").run()  # to "My work" and back, in the same browser session
+    test.switch_page(PAGE)
+    test.query_params["id"] = str(draft.id)
+    test = test.run()
+    assert test.selectbox(key=key + "risk_to_self").value == "low"
+    test.selectbox(key=key + "risk_to_others").select("none")
+    test = click(test, "Save risk")
+    assert "Risk saved." in texts(test)
