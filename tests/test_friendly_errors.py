@@ -27,6 +27,14 @@ def test_streamlit_shows_no_error_details_and_keeps_xsrf_and_cors_on():
     assert config["server"]["enableCORS"] is True
 
 
+def test_no_agent_api_and_no_identity_taken_from_request_headers():
+    """Streamlit can be driven without a browser (`enableAgentApi`) and can put request headers into
+    `st.user` (`trustedUserHeaders`): either would be a way in past the sign-in. Both stay off."""
+    server = _config()["server"]
+    assert server.get("enableAgentApi", False) is False
+    assert not server.get("trustedUserHeaders")
+
+
 def test_streamlit_is_pinned_at_a_version_without_the_known_advisories():
     requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8")
     pinned = re.search(r"^streamlit==(\d+)\.(\d+)\.(\d+)\s*$", requirements, re.MULTILINE)
