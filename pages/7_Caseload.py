@@ -19,6 +19,7 @@ CACHE_SECONDS = 300
 ACTIVE_CHART = "caseload_active_chart"
 LIST_SHOWN = "caseload_list_shown"
 SYNCED_QUERY = "caseload_synced_query"
+ALL = ""  # the "no filter" choice (a selectbox's None would show as "Choose an option")
 FIELDS = ("site_id", "source_of_referral", "request_type", "urgency", "practitioner_id", "age_band")
 
 user = require(Permission.VIEW_CASELOAD, title="Caseload")
@@ -56,7 +57,7 @@ def filter_bar(choices: caseload.FilterChoices) -> CaseloadFilters:
             if value is not None and value not in choices_for(name, choices):
                 problems.append(f"Ignored a filter from the link: {name.replace('_', ' ')} is not in your team.")
                 value = None
-            st.session_state[f"filter_{name}"] = value
+            st.session_state[f"filter_{name}"] = ALL if value is None else value
     for problem in problems:
         st.warning(problem)
     labels = {"site_id": "Site", "source_of_referral": "Source", "request_type": "Request type",
@@ -68,10 +69,11 @@ def filter_bar(choices: caseload.FilterChoices) -> CaseloadFilters:
         values = {}
         for index, name in enumerate(FIELDS):
             options = choices_for(name, choices)
-            values[name] = columns[(index + 2) % 4].selectbox(
-                labels[name], [None, *options], key=f"filter_{name}",
-                format_func=lambda value, options=options: "All" if value is None else options.get(value, value),
+            chosen = columns[(index + 2) % 4].selectbox(
+                labels[name], [ALL, *options], key=f"filter_{name}",
+                format_func=lambda value, options=options: "All" if value == ALL else options.get(value, value),
             )
+            values[name] = None if chosen == ALL else chosen
     if end < start:
         st.warning("The end date is before the start date; showing the start date only.")
         end = start
@@ -89,9 +91,9 @@ def headline_tiles(frame) -> None:
     for start in range(0, len(rows), 5):
         for column, row in zip(st.columns(5), rows[start:start + 5], strict=False):
             colour = {"higher": "normal", "lower": "inverse"}.get(row.better, "off")
-            column.metric(row.label, charts.format_headline(row.unit, row.value),
+            column.metric(charts.TILE_LABELS.get(row.key, row.label), charts.format_headline(row.unit, row.value),
                           delta=charts.format_change(row.unit, row.value, row.previous), delta_color=colour,
-                          help="Change against the previous period of the same length.")
+                          help=f"{row.label}. The change is against the previous period of the same length.")
 
 
 def activate(key: str) -> None:

@@ -94,7 +94,7 @@ FUNNEL_STAGES = {
     "screened": "Screened",
     "further_assessment": "Further assessment",
     "referred_on": "Referred on",
-    "attended": "Attended an onward appointment",
+    "attended": "Attended onward",
 }
 ATTENDED_CODES = ("5", "6")  # attended on time; arrived late and was seen
 NOT_ATTENDED_CODES = ("3", "7")  # did not attend; arrived late and was not seen

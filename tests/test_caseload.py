@@ -42,6 +42,7 @@ from models.codes import Role
 from services import caseload, clock, db
 from services.caseload import CaseloadFilters, Selection
 from services.errors import PermissionDenied
+from tests.browser import browser, live_app, page, sign_in  # noqa: F401
 from tests.conftest import Staff, make_staff
 
 NOW = datetime(2025, 4, 7, 12, 0, tzinfo=UTC)
@@ -717,3 +718,41 @@ def test_an_empty_period_draws_without_errors(app_test, page_team):
     assert not test.exception
     assert {metric.label: metric.value for metric in test.metric}["Requests received"] == "0"
     assert len(test.get("vega_lite_chart")) == 1  # only the open caseload, which is of now
+
+
+# ------------------------------------------------------------------------------------------------
+# In real Chromium: a click on a bar sends the selection the page expects
+
+
+@pytest.mark.browser
+def test_clicking_a_bar_in_chromium_lists_its_requests(live_app, page):  # noqa: F811
+    staff = live_app.staff
+    received = clock.now() - timedelta(days=1)
+    with db.writing(live_app.engine) as session:
+        person = Person(team_id=staff.team.id, given_name="Zebedee", family_name="Quimby",
+                        nhs_number_status="not_known", given_name_key="zebedee", family_name_key="quimby")
+        session.add(person)
+        session.flush()
+        for number in range(3):
+            at = received - timedelta(hours=number)
+            session.add(Request(reference=f"R-LIVE-{number}", team_id=staff.team.id, site_id=staff.sites[0].id,
+                                received_at=at, source_of_referral="police", requester_name="PC", urgency="urgent",
+                                request_type="screening", reason="x", status="new", due_at=at + timedelta(hours=4),
+                                person_id=person.id, created_by_id=staff.practitioner.id))
+    sign_in(page, live_app, "lead")
+    page.get_by_role("link", name="Caseload").click()
+    heading = page.get_by_role("heading", name=caseload.MEASURES["pathway_funnel"].title)
+    heading.wait_for()
+    panel = page.locator('[data-testid="stVerticalBlock"]', has=heading).last
+    chart = panel.locator('[data-testid="stVegaLiteChart"]').first
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)  # Vega draws after the element appears
+    assert page.get_by_text("Zebedee").count() == 0  # no name anywhere until a mark is clicked
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + 12)  # the "Requests received" bar, top row
+    panel.get_by_text("Requests behind the selection: 3").wait_for()
+    # The grid itself is drawn on a canvas; the audit row says which list was opened.
+    with db.reading(live_app.engine) as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "view_caseload_list")).one()
+    assert event.user_id == staff.team_lead.id
+    assert "stage=received" in event.detail and "3 rows" in event.detail

@@ -18,6 +18,17 @@ SELECTION = "pick"
 RAG_COLOURS = {"green": "#2e7d32", "amber": "#f9a825", "red": "#c62828"}
 WITHIN_COLOURS = ["#2e7d32", "#c62828"]
 HEIGHT = 260
+TILE_LABELS = {
+    "received": "Requests received",
+    "share_screened": "Share screened",
+    "median_minutes": "Median to screening",
+    "p90_minutes": "90th centile to screening",
+    "share_within_target": "Screened in target",
+    "share_answered_in_time": "Answered in time",
+    "open_now": "Open now",
+    "waiting_now": "Waiting allocation",
+    "overdue_now": "Overdue now",
+}
 
 
 @dataclass(frozen=True)
