@@ -330,6 +330,11 @@ class RowWriter:
         SubElement(cell, "v").text = f"{value:.16g}"
 
 
+class WrittenWorkbook(NamedTuple):
+    rows: int
+    shortened_cells: int
+
+
 def write_workbook(
     target: BinaryIO | str | Path,
     *,
@@ -346,23 +351,81 @@ def write_workbook(
     the export is (the `about` pairs), how many rows and shortened cells it has, and its marking.
     `progress(rows_written)` is called every `progress_every` rows and once at the end.
     """
+    return write_counted_workbook(
+        target, title=title, columns=columns, rows=rows, about=about, progress=progress, progress_every=progress_every
+    ).rows
+
+
+def write_counted_workbook(
+    target: BinaryIO | str | Path,
+    *,
+    title: str,
+    columns: Sequence[ExportColumn],
+    rows: Iterable[Sequence | Mapping],
+    about: Sequence[tuple[str, str]],
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 1000,
+) -> WrittenWorkbook:
+    """As write_workbook, returning the rows written and the text cells that had to be shortened."""
+    return write_sheets(target, [DataSheet(title, columns, rows)], about=about, progress=progress,
+                        progress_every=progress_every)
+
+
+@dataclass(frozen=True)
+class DataSheet:
+    title: str
+    columns: Sequence[ExportColumn]
+    rows: Iterable[Sequence | Mapping]
+
+
+def write_sheets(
+    target: BinaryIO | str | Path,
+    sheets: Sequence[DataSheet],
+    *,
+    about: Sequence[tuple[str, str]],
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 1000,
+) -> WrittenWorkbook:
+    """One data sheet per entry (each laid out as write_workbook's), then the About sheet.
+
+    The About sheet's row count is the total over the sheets; `progress` counts each sheet's rows.
+    """
     if progress_every < 1:
         raise ValueError("progress_every must be at least 1")
     workbook = Workbook(write_only=True)
-    data_sheet = workbook.create_sheet(sheet_title(title))
-    prepare_data_sheet(data_sheet, columns)
-    writer = RowWriter(data_sheet, columns)
+    rows_written = shortened_cells = 0
     try:
-        rows_written = stream_rows(data_sheet, writer, rows, progress, progress_every)
+        for sheet, title in zip(sheets, unique_sheet_titles([sheet.title for sheet in sheets]), strict=True):
+            data_sheet = workbook.create_sheet(title)
+            prepare_data_sheet(data_sheet, sheet.columns)
+            writer = RowWriter(data_sheet, sheet.columns)
+            written = stream_rows(data_sheet, writer, sheet.rows, progress, progress_every)
+            # The filter range is written after the rows, so it can cover exactly the rows written.
+            data_sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(sheet.columns), 1))}{written + 1}"
+            rows_written += written
+            shortened_cells += writer.shortened_cells
     except BaseException:
         discard(workbook)
         raise
-
-    # The filter range is written after the rows, so it can cover exactly the rows written.
-    data_sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(columns), 1))}{rows_written + 1}"
-    write_about_sheet(workbook, about, rows_written, writer.shortened_cells)
+    write_about_sheet(workbook, about, rows_written, shortened_cells)
     workbook.save(target)
-    return rows_written
+    return WrittenWorkbook(rows_written, shortened_cells)
+
+
+def unique_sheet_titles(titles: Sequence[str]) -> list[str]:
+    """Excel-valid sheet names, made distinct (Excel compares them without case) by a number."""
+    taken: set[str] = set()
+    result = []
+    for title in titles:
+        name = base = sheet_title(title)
+        number = 2
+        while name.casefold() in taken:
+            suffix = f" ({number})"
+            name = base[: SHEET_TITLE_LIMIT - len(suffix)].rstrip(" '") + suffix
+            number += 1
+        taken.add(name.casefold())
+        result.append(name)
+    return result
 
 
 def stream_rows(sheet, writer: RowWriter, rows: Iterable, progress: Callable[[int], None] | None, every: int) -> int:

@@ -453,3 +453,19 @@ def test_rows_read_back_exactly_as_openpyxls_own_cells_would():
     # The heading row differs only in being bold; every data cell is the same.
     assert fast[1:] == reference[1:]
     assert [cell[0] for cell in fast[0]] == [cell[0] for cell in reference[0]]
+
+
+def test_several_sheets_with_distinct_excel_names_and_one_about_sheet():
+    from services.workbook import DataSheet, unique_sheet_titles, write_sheets
+
+    assert unique_sheet_titles(["Requests", "requests", "A" * 40, "A" * 40]) == [
+        "Requests", "requests (2)", "A" * 31, "A" * 27 + " (2)"]
+    target = io.BytesIO()
+    written = write_sheets(target, [DataSheet("Requests", [TEXT], [["=1+1"], ["b"]]),
+                                    DataSheet("requests", [REFERENCE], [["007"]])], about=[("Period", "May")])
+    target.seek(0)
+    workbook = load_workbook(target)
+    assert workbook.sheetnames == ["Requests", "requests (2)", ABOUT_SHEET_TITLE]
+    assert [cell.value for cell in workbook["requests (2)"]["A"]] == ["Reference", "007"]
+    assert workbook["Requests"].auto_filter.ref == "A1:A3"
+    assert written == (3, 0)
