@@ -10,23 +10,34 @@ denied (by `services.db`, when it leaves the caller's session).
 The registry of lists lives in `services.export_lists`; this module is its one public door.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy
+import pandas as pd
 from sqlalchemy import Select, func, select
 from sqlmodel import Session
 
 from models import SavedColumnSet, Team, User
 from models.export import COLUMN_SET_NAME_LIMIT
 from models.validators import FieldError, free_text
-from services import audit, clock, db
+from services import audit, caseload, clock, db
 from services.errors import InputErrors, NotFound, PermissionDenied
 from services.export_lists import LISTS, ExportableList, FilterField, FilterKind, describe_filters
 from services.permissions import Permission, has_permission, require
-from services.workbook import PROTECTIVE_MARKING, ColumnKind, ExportColumn, write_counted_workbook
+from services.workbook import (
+    PROTECTIVE_MARKING,
+    ColumnKind,
+    DataSheet,
+    ExportColumn,
+    write_counted_workbook,
+    write_sheets,
+)
 
 __all__ = [
     "LISTS",
@@ -68,7 +79,7 @@ def exportable_lists(user: User) -> list[ExportableList]:
     """The lists this user may both see and export (empty without the export permission)."""
     if not has_permission(user, Permission.EXPORT):
         return []
-    return [exportable for exportable in LISTS.values() if has_permission(user, exportable.permission)]
+    return [exportable for exportable in LISTS.values() if exportable.may_see(user)]
 
 
 def _allowed(user: User, list_name: str) -> ExportableList:
@@ -78,7 +89,9 @@ def _allowed(user: User, list_name: str) -> ExportableList:
         raise NotFound(f"There is no list called {list_name!r} to export.")
     try:
         require(user, Permission.EXPORT)
-        require(user, exportable.permission)
+        if not exportable.may_see(user):
+            permissions = exportable.permission
+            require(user, permissions[0] if isinstance(permissions, tuple) else permissions)
     except PermissionDenied as denial:
         raise denial.with_context(user, "export", entity=list_name) from None
     return exportable
@@ -190,14 +203,18 @@ def _audit_export(session: Session, user: User, exportable: ExportableList, desc
                   chosen: Sequence[ExportColumn], rows: int) -> None:
     detail = (f"{exportable.title}: {rows} rows; filters: {filters_in_words(described)}; "
               f"columns: {len(chosen)} of {len(exportable.columns)}")
+    _audit(session, user, exportable.name, detail)
+
+
+def _audit(session: Session, user: User, entity: str, detail: str) -> None:
     if session.info.get("writing"):
         # The caller's own write transaction: the audit row commits with it.
-        audit.record(session, user, "export", entity=exportable.name, detail=detail)
+        audit.record(session, user, "export", entity=entity, detail=detail)
         return
     # Its own short write transaction, after the file is written: a reading session must not
     # take SQLite's write lock for as long as a large export takes.
     with db.writing(session.get_bind()) as writing:
-        audit.record(writing, user, "export", entity=exportable.name, detail=detail)
+        audit.record(writing, user, "export", entity=entity, detail=detail)
 
 
 # --- What the Export page shows before the download ---------------------------------------------
@@ -303,3 +320,135 @@ def delete_column_set(session: Session, user: User, column_set_id: int) -> None:
         raise NotFound("No such saved column set.")
     session.delete(saved)
     audit.record(session, user, "delete_column_set", entity="column_set", entity_id=column_set_id)
+
+
+# --- KPI workbook ------------------------------------------------------------------------------
+
+KPI_LIST_NAME = "kpi_workbook"
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+
+
+@dataclass(frozen=True)
+class KpiPeriod:
+    label: str
+    start: date  # London dates, both included
+    end: date
+
+
+def month_period(year: int, month: int) -> KpiPeriod:
+    start = date(year, month, 1)
+    end = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+    return KpiPeriod(f"{MONTH_NAMES[month - 1]} {year}", start, end)
+
+
+def quarter_period(year: int, quarter: int) -> KpiPeriod:
+    """A quarter of the NHS financial year that starts in April of `year` (quarter 1: April to June)."""
+    if quarter not in (1, 2, 3, 4):
+        raise ValueError("a quarter is 1, 2, 3 or 4")
+    first = 3 + 3 * (quarter - 1)  # months after January of `year`: April is 3
+    start = date(year + first // 12, first % 12 + 1, 1)
+    end = month_period(year + (first + 2) // 12, (first + 2) % 12 + 1).end
+    return KpiPeriod(
+        f"Q{quarter} {year}/{(year + 1) % 100:02d} ({MONTH_NAMES[start.month - 1]} to "
+        f"{MONTH_NAMES[end.month - 1]} {end.year})",
+        start,
+        end,
+    )
+
+
+def recent_periods(today: date | None = None, months: int = 13, quarters: int = 5) -> list[KpiPeriod]:
+    """The last `months` months and `quarters` financial quarters, the current ones first."""
+    today = today or clock.today_in_london()
+    periods = []
+    year, month = today.year, today.month
+    for _ in range(months):
+        periods.append(month_period(year, month))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    financial_year = today.year if today.month >= 4 else today.year - 1
+    quarter = (today.month - 4) % 12 // 3 + 1
+    for _ in range(quarters):
+        periods.append(quarter_period(financial_year, quarter))
+        financial_year, quarter = (financial_year, quarter - 1) if quarter > 1 else (financial_year - 1, 4)
+    return periods
+
+
+def kpi_workbook(session: Session, user: User, period: KpiPeriod, *, target: BinaryIO | str | Path,
+                 now: datetime | None = None) -> ExportResult:
+    """One sheet per caseload measure for the period (the charts' own functions), plus About."""
+    try:
+        require(user, Permission.EXPORT)
+        require(user, Permission.VIEW_CASELOAD)
+    except PermissionDenied as denial:
+        raise denial.with_context(user, "export", entity=KPI_LIST_NAME) from None
+    filters = caseload.CaseloadFilters(start=period.start, end=period.end)
+    frames = caseload.all_measures(session, user, filters)
+    sheets = [measure_sheet(caseload.MEASURES[key].title, frame) for key, frame in frames.items()]
+    exported_at = now or clock.now()
+    team = session.get(Team, user.team_id)
+    about = [
+        ("Workbook", "KPI workbook: caseload measures"),
+        ("Period", f"{period.label}: {clock.format_date(period.start)} to {clock.format_date(period.end)}"),
+        ("Requests", filters.describe()),
+        ("Team", team.name if team else ""),
+        ("Exported by", f"{user.full_name} ({user.username})"),
+        ("Exported at (UK time)", clock.format_datetime(exported_at)),
+        ("Protective marking", PROTECTIVE_MARKING),
+    ]
+    about += [(caseload.MEASURES[key].title, caseload.MEASURES[key].definition) for key in frames]
+    written = write_sheets(target, sheets, about=about)
+    detail = f"KPI workbook: {period.label}; {len(sheets)} measures; {written.rows} rows"
+    _audit(session, user, KPI_LIST_NAME, detail)
+    return ExportResult(
+        list_name=KPI_LIST_NAME,
+        title=f"KPI workbook {period.label}",
+        rows=written.rows,
+        shortened_cells=written.shortened_cells,
+        columns=tuple(frames),
+        filters=(("Period", period.label),),
+        exported_at=exported_at,
+        file_name=file_name(KPI_LIST_NAME, exported_at),
+    )
+
+
+def measure_sheet(title: str, frame) -> DataSheet:
+    """A measure's small DataFrame as a sheet: a column each, typed from its values."""
+    rows = [tuple(python_value(value) for value in row) for row in frame.itertuples(index=False, name=None)]
+    columns = [
+        ExportColumn(str(name), heading_of(str(name)), kind_of_values([row[position] for row in rows]))
+        for position, name in enumerate(frame.columns)
+    ]
+    return DataSheet(title, columns, rows)
+
+
+def python_value(value):
+    """A pandas or numpy value as the plain Python value the writer takes; missing as None."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, float | numpy.floating) and math.isnan(value):
+        return None
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, numpy.generic):
+        return value.item()
+    return value
+
+
+def kind_of_values(values: Sequence) -> ColumnKind:
+    present = [value for value in values if value is not None]
+    if present and all(isinstance(value, bool) for value in present):
+        return ColumnKind.yes_no
+    if present and all(isinstance(value, int | float | Decimal) and not isinstance(value, bool) for value in present):
+        return ColumnKind.number
+    if present and all(isinstance(value, datetime) for value in present):
+        return ColumnKind.datetime
+    if present and all(isinstance(value, date) for value in present):
+        return ColumnKind.date
+    return ColumnKind.text
+
+
+def heading_of(name: str) -> str:
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]

@@ -9,7 +9,7 @@ No Streamlit here: the Export page and the "Export this view" buttons read this 
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlmodel import Session
 
-from models import User
+from models import Site, User
 from models.activities import AudienceAgency
-from models.codes import ActivityKind, ReportType
-from services import activities, audit, audit_log, clock
-from services.permissions import Permission
+from models.codes import ActivityKind, CodeList, ReportType, RequestStatus, Role, Urgency
+from services import activities, audit, audit_log, caseload, clock, code_lists, requests
+from services.permissions import Permission, has_permission
 from services.workbook import ColumnKind, ExportColumn
 
 
@@ -31,6 +31,7 @@ class FilterKind(StrEnum):
     date = "date"
     yes_no = "yes_no"
     choice = "choice"
+    choices = "choices"  # any of several (a tuple; empty means any)
 
 
 Choices = Callable[[Session, User], Sequence[tuple[Any, str]]]
@@ -43,7 +44,7 @@ class FilterField:
     name: str  # the field of the list's own filters object
     label: str
     kind: FilterKind
-    choices: Choices | None = None  # (value, label) pairs, for kind "choice"
+    choices: Choices | None = None  # (value, label) pairs, for kinds "choice" and "choices"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ExportableList:
 
     name: str
     title: str
-    permission: Permission
+    permission: Permission | tuple[Permission, ...]  # any one of them lets a user see the list
     columns: tuple[ExportColumn, ...]
     select: Callable[[Session, User, Any], Select]
     filters_type: type
@@ -66,6 +67,13 @@ class ExportableList:
     order: str
     id_column: str
     describe: Callable[[Session, User, Any], list[tuple[str, str]]] | None = None
+    # How the Export page reads and builds the filters object (default: its dataclass fields).
+    to_values: Callable[[Any], dict[str, Any]] | None = None
+    from_values: Callable[[dict[str, Any]], Any] | None = None
+
+    def may_see(self, user: User) -> bool:
+        permissions = self.permission if isinstance(self.permission, tuple) else (self.permission,)
+        return any(has_permission(user, permission) for permission in permissions)
 
     def column_keys(self) -> list[str]:
         return [column.key for column in self.columns]
@@ -73,23 +81,35 @@ class ExportableList:
     def no_filters(self):
         return self.filters_type()
 
+    def filter_values(self, filters) -> dict[str, Any]:
+        if self.to_values is not None:
+            return self.to_values(filters)
+        return {declared.name: getattr(filters, declared.name) for declared in fields(filters)}
+
+    def filters_from(self, values: dict[str, Any]):
+        if self.from_values is not None:
+            return self.from_values(values)
+        return self.filters_type(**values)
+
 
 def describe_filters(session: Session, user: User, exportable: ExportableList, filters) -> list[tuple[str, str]]:
     """Every filter that is set, as (label, value in words); an empty list when none is."""
     if exportable.describe is not None:
         return exportable.describe(session, user, filters)
     described = []
-    for field in exportable.filter_fields:
-        value = getattr(filters, field.name, None)
-        if value is None or value == "" or value is False:
+    for filter_field in exportable.filter_fields:
+        value = getattr(filters, filter_field.name, None)
+        if value is None or value == "" or value is False or value == ():
             continue
-        described.append((field.label, _in_words(session, user, field, value)))
+        described.append((filter_field.label, _in_words(session, user, filter_field, value)))
     return described
 
 
 def _in_words(session: Session, user: User, field: FilterField, value) -> str:
-    if field.kind is FilterKind.choice and field.choices is not None:
+    if field.kind in (FilterKind.choice, FilterKind.choices) and field.choices is not None:
         labels = dict(field.choices(session, user))
+        if field.kind is FilterKind.choices:
+            return ", ".join(labels.get(each, str(each)) for each in value)
         return labels.get(value, str(value))
     if field.kind is FilterKind.yes_no:
         return "Yes" if value else "No"
@@ -103,13 +123,13 @@ def filter_fields_of(filters_type: type, labels: dict[str, str], kinds: dict[str
     """The filter fields of a filters dataclass, in its own order, with labels and choices."""
     kinds, choices = kinds or {}, choices or {}
     result = []
-    for field in fields(filters_type):
-        if field.name not in labels:
+    for declared in fields(filters_type):
+        if declared.name not in labels:
             continue  # a filter the page sets itself (not offered on the Export page)
-        kind = kinds.get(field.name) or _kind_of(field.type)
-        if field.name in choices:
-            kind = FilterKind.choice
-        result.append(FilterField(field.name, labels[field.name], kind, choices.get(field.name)))
+        kind = kinds.get(declared.name) or _kind_of(declared.type)
+        if declared.name in choices:
+            kind = FilterKind.choices if "tuple" in str(declared.type) else FilterKind.choice
+        result.append(FilterField(declared.name, labels[declared.name], kind, choices.get(declared.name)))
     return tuple(result)
 
 
@@ -127,13 +147,64 @@ def _kind_of(annotation) -> FilterKind:
 def _staff_choices(session: Session, user: User) -> list[tuple[int, str]]:
     """Members of the user's team (the audit log's administrators see everyone)."""
     query = select(User.id, User.full_name, User.username).order_by(User.full_name, User.username)
-    if user.role != "administrator":
+    if user.role != Role.ADMINISTRATOR:
         query = query.where(User.team_id == user.team_id)
     return [(row.id, f"{row.full_name} ({row.username})") for row in session.execute(query)]
 
 
 def _fixed(pairs: Sequence[tuple[Any, str]]) -> Choices:
     return lambda _session, _user: list(pairs)
+
+
+def _site_choices(session: Session, user: User) -> list[tuple[int, str]]:
+    query = select(Site.id, Site.name).where(Site.team_id == user.team_id).order_by(Site.name)
+    return [(row.id, row.name) for row in session.execute(query)]
+
+
+def _code_choices(code_list: CodeList) -> Choices:
+    return lambda session, _user: list(code_lists.labels(session, code_list).items())
+
+
+# --- Triage queue (services/requests.py) ----------------------------------------------------------
+
+TRIAGE_FILTER_LABELS = {
+    "statuses": "Status",
+    "site_ids": "Site",
+    "request_types": "Request type",
+    "urgencies": "Urgency",
+    "allocated_to_id": "Allocated to",
+    "unallocated_only": "Only requests not yet allocated",
+    "received_from": "Received from (UK date)",
+    "received_to": "Received to (UK date)",
+}
+
+
+def _triage_select(_session: Session, user: User, filters: requests.RequestFilters) -> Select:
+    return requests.request_list_query(user, filters).statement
+
+
+TRIAGE_QUEUE = ExportableList(
+    name="triage_queue",
+    title="Triage queue",
+    # As the queue's own service: administrators export it without working the queue.
+    permission=(Permission.VIEW_REQUESTS, Permission.EXPORT),
+    columns=tuple(requests.REQUEST_LIST_COLUMNS),
+    select=_triage_select,
+    filters_type=requests.RequestFilters,
+    filter_fields=filter_fields_of(
+        requests.RequestFilters,
+        TRIAGE_FILTER_LABELS,
+        choices={
+            "statuses": _fixed([(status.value, status.label) for status in RequestStatus]),
+            "site_ids": _site_choices,
+            "request_types": _code_choices(CodeList.REQUEST_TYPE),
+            "urgencies": _fixed([(urgency.value, urgency.label) for urgency in Urgency]),
+            "allocated_to_id": _staff_choices,
+        },
+    ),
+    order="Soonest due first",
+    id_column="reference",
+)
 
 
 # --- Audit log (services/audit_log.py) -------------------------------------------------------
@@ -255,11 +326,94 @@ def _column_reader() -> User:
 ACTIVITY_LISTS = tuple(_activity_exportable(kind) for kind in ActivityKind)
 
 
+# --- Caseload drill-down (services/caseload.py) ---------------------------------------------------
+
+# "Requests received" of the pathway funnel is the whole cohort: what the Export page offers.
+EVERY_REQUEST_RECEIVED = caseload.Selection.of("pathway_funnel", {"stage": "received"})
+
+
+@dataclass(frozen=True)
+class CaseloadView:
+    """The caseload page's filters and the chart mark whose requests are listed."""
+
+    filters: caseload.CaseloadFilters = field(default_factory=caseload.CaseloadFilters.default)
+    selection: caseload.Selection = EVERY_REQUEST_RECEIVED
+
+
+def caseload_view(filters) -> CaseloadView:
+    """A CaseloadView from what the Caseload page holds: the view, or (filters, selection)."""
+    if isinstance(filters, CaseloadView):
+        return filters
+    if isinstance(filters, caseload.CaseloadFilters):
+        return CaseloadView(filters)
+    page_filters, selection = filters
+    return CaseloadView(page_filters, selection)
+
+
+def _caseload_select(session: Session, user: User, filters) -> Select:
+    view = caseload_view(filters)
+    statement, _columns = caseload.drilldown_query(session, user, view.filters, view.selection)
+    return statement
+
+
+def _caseload_describe(session: Session, user: User, filters) -> list[tuple[str, str]]:
+    view = caseload_view(filters)
+    described = [("Requests", view.filters.describe(caseload.filter_choices(session, user)))]
+    if view.selection != EVERY_REQUEST_RECEIVED:
+        described.append(("Chart selection", view.selection.describe()))
+    return described
+
+
+def _caseload_choices(attribute: str) -> Choices:
+    return lambda session, user: list(getattr(caseload.filter_choices(session, user), attribute).items())
+
+
+CASELOAD_FILTER_LABELS = {
+    "start": "Received from",
+    "end": "Received to",
+    "site_id": "Site",
+    "source_of_referral": "Source of referral",
+    "request_type": "Request type",
+    "urgency": "Urgency",
+    "practitioner_id": "Allocated to",
+    "age_band": "Age band",
+}
+
+CASELOAD_LIST = ExportableList(
+    name="caseload_requests",
+    title="Caseload requests",
+    permission=Permission.VIEW_CASELOAD,
+    columns=tuple(ExportColumn(column.key, column.heading, ColumnKind(column.kind))
+                  for column in caseload.DRILLDOWN_COLUMNS),
+    select=_caseload_select,
+    filters_type=CaseloadView,
+    filter_fields=filter_fields_of(
+        caseload.CaseloadFilters,
+        CASELOAD_FILTER_LABELS,
+        choices={
+            "site_id": _caseload_choices("sites"),
+            "source_of_referral": _caseload_choices("sources"),
+            "request_type": _caseload_choices("request_types"),
+            "urgency": _caseload_choices("urgencies"),
+            "practitioner_id": _caseload_choices("practitioners"),
+            "age_band": _caseload_choices("age_bands"),
+        },
+    ),
+    order="Newest first (by time received)",
+    id_column="reference",
+    describe=_caseload_describe,
+    to_values=lambda filters: {name: getattr(caseload_view(filters).filters, name) for name in CASELOAD_FILTER_LABELS},
+    from_values=lambda values: CaseloadView(caseload.CaseloadFilters(**values)),
+)
+
+
 # --- The registry ------------------------------------------------------------------------------
 
 LISTS: dict[str, ExportableList] = {
     exportable.name: exportable
     for exportable in (
+        TRIAGE_QUEUE,
+        CASELOAD_LIST,
         *ACTIVITY_LISTS,
         AUDIT_LOG,
     )

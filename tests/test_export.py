@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from models import Activity, AuditEvent, Person, SavedColumnSet
 from models.codes import ActivityKind
-from services import activities, audit, audit_log, clock, db, export, matching
+from services import activities, audit, audit_log, caseload, clock, db, export, matching, requests
 from services.activities import ActivityFilters, MappaMeetingInput, TrainingInput
 from services.errors import InputErrors, NotFound, PermissionDenied
 from services.workbook import ABOUT_SHEET_TITLE, PROTECTIVE_MARKING
@@ -400,3 +400,194 @@ def test_text_export_of_training_has_numbers_for_numbers(engine, staff):
     assert rows[1][rows[0].index("Number trained")] == 14
     assert rows[1][rows[0].index("Audience")] == "Court"
     assert re.fullmatch(r"\d+", rows[1][rows[0].index("Number")])
+
+
+# --- triage queue (services/requests.py) -------------------------------------------------------
+
+
+def new_request(staff, received: datetime, **changes):
+    local = clock.to_london(received)
+    values = dict(received_on=local.date(), received_time=local.time().replace(second=0, microsecond=0),
+                  source_of_referral="police", requester_name="PC Dawn Jones", requester_phone="01702 123456",
+                  site_id=staff.sites[0].id,
+                  request_type="screening", urgency="urgent", reason="Appears distressed.")
+    values.update(changes)
+    return requests.NewRequest(**values)
+
+
+def log_requests(engine, staff, count=6) -> list[int]:
+    ids = []
+    urgencies = ["urgent", "routine", "emergency"]
+    with db.writing(engine) as session:
+        person = add_person(session, staff.team)
+        for index in range(count):
+            request = requests.log_request(session, staff.practitioner, new_request(
+                staff, clock.now() - timedelta(hours=3 + index * 7), urgency=urgencies[index % 3],
+                site_id=staff.sites[index % 2].id, person_id=person.id if index % 2 else None))
+            ids.append(request.id)
+    return ids
+
+
+def test_triage_queue_export_equals_the_queue_on_screen(engine, staff):
+    log_requests(engine, staff)
+    with db.writing(engine) as session:  # another team's request never appears
+        requests.log_request(session, staff.other_team_practitioner, new_request(
+            staff, clock.now() - timedelta(hours=1), site_id=staff.sites[2].id))
+    for filters in (requests.RequestFilters(), requests.RequestFilters(urgencies=("urgent", "emergency")),
+                    requests.RequestFilters(site_ids=(staff.sites[1].id,), statuses=())):
+        with db.reading(engine) as session:
+            screen = requests.triage_page(session, staff.team_lead, filters, size=500)
+        result, file = run_export(engine, staff.team_lead, "triage_queue", filters)
+        assert column_of(file, "Reference") == [row.reference for row in screen.rows]
+        assert result.rows == len(screen.rows) > 0
+    assert data_rows(file)[0] == tuple(column.heading for column in requests.REQUEST_LIST_COLUMNS)
+
+
+def test_triage_queue_cells_are_typed_and_filters_said_in_words(engine, staff):
+    log_requests(engine, staff, count=2)
+    filters = requests.RequestFilters(urgencies=("urgent",), site_ids=(staff.sites[0].id,))
+    _result, file = run_export(engine, staff.team_lead, "triage_queue", filters)
+    headings = data_rows(file)[0]
+    (row,) = data_cells(file)
+    cell = dict(zip(headings, row, strict=True))
+    with db.reading(engine) as session:
+        (request,) = session.execute(select(requests.Request)).scalars().all()[:1]
+    assert cell["Reference"].data_type == "s" and cell["Reference"].value == request.reference
+    assert cell["Received"].is_date and cell["Received"].number_format == "dd/mm/yyyy hh:mm"
+    assert cell["Received"].value == clock.to_london(request.received_at).replace(tzinfo=None)
+    assert cell["Urgency"].value == "Urgent"
+    facts = about(file)
+    assert facts["Filter: Urgency"] == "Urgent"
+    assert facts["Filter: Site"] == "Southend custody suite"
+    assert facts["Filter: Status"] == "New, Allocated, In progress, Reopened"
+
+
+def test_an_administrator_exports_the_queue_without_working_it(engine, staff):
+    log_requests(engine, staff, count=2)
+    result, _file = run_export(engine, staff.administrator, "triage_queue")
+    assert result.rows == 2
+
+
+def test_payloads_typed_as_a_persons_name_come_out_as_text(engine, staff):
+    with db.writing(engine) as session:
+        for payload in PAYLOADS:
+            person = add_person(session, staff.team, given=payload, family=payload)
+            requests.log_request(session, staff.practitioner, new_request(
+                staff, clock.now() - timedelta(hours=1), person_id=person.id, requester_name=payload.strip() or "x",
+                reason=payload.strip() or "x"))
+    _result, file = run_export(engine, staff.team_lead, "triage_queue", columns=["given_name", "family_name"])
+    rows = data_cells(file)
+    assert sorted(row[0].value for row in rows) == sorted(PAYLOADS)
+    assert all(row[0].value == row[1].value and row[0].data_type == row[1].data_type == "s" for row in rows)
+    assert all(row[0].quotePrefix == (row[0].value in FORMULA_PAYLOADS) for row in rows)
+    xml = raw_sheet_xml(file)
+    assert "<f>" not in xml and "<f " not in xml and 't="e"' not in xml
+    assert set(re.findall(r'<c r="[A-Z]+\d+"[^>]* t="(\w+)"', xml)) == {"inlineStr"}
+
+
+# --- caseload drill-down and KPI workbook (services/caseload.py) -------------------------------
+
+
+@pytest.fixture
+def caseload_team(engine, monkeypatch):
+    from tests.test_caseload import NOW, build_fixture
+
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+    return build_fixture(engine)
+
+
+CASELOAD_PERIOD = caseload.CaseloadFilters(start=date(2025, 3, 24), end=date(2025, 4, 6))
+
+
+@pytest.mark.parametrize(
+    ("measure", "values"),
+    [("pathway_funnel", {"stage": "received"}), ("pathway_funnel", {"stage": "screened"}),
+     ("cover_by_hour_and_day", {"weekday": 7, "hour": 23})],
+)
+def test_caseload_list_export_equals_the_drilldown_on_screen(engine, caseload_team, measure, values):
+    lead = caseload_team.staff.team_lead
+    selection = caseload.Selection.of(measure, values)
+    with db.writing(engine) as session:
+        frame, _total = caseload.drilldown_rows(session, lead, CASELOAD_PERIOD, selection)
+    result, file = run_export(engine, lead, "caseload_requests", (CASELOAD_PERIOD, selection))
+    assert column_of(file, "Reference") == list(frame["reference"])
+    assert result.rows == len(frame) > 0
+    facts = about(file)
+    assert facts["Filter: Requests"].startswith("received 24/03/2025 to 06/04/2025")
+    assert ("Filter: Chart selection" in facts) == (values != {"stage": "received"})
+
+
+def test_caseload_list_from_the_export_page_is_every_request_received(engine, caseload_team):
+    lead = caseload_team.staff.team_lead
+    exportable = export.LISTS["caseload_requests"]
+    values = exportable.filter_values(exportable.no_filters())
+    values.update(start=CASELOAD_PERIOD.start, end=CASELOAD_PERIOD.end)
+    result, _file = run_export(engine, lead, "caseload_requests", exportable.filters_from(values))
+    assert result.rows == 6
+
+
+def kpi_rows(file, title: str) -> tuple[tuple, list[tuple]]:
+    sheet = load_workbook(file)[title]
+    rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
+    return rows[0], rows[1:]
+
+
+def comparable(value):
+    value = export.python_value(value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"  # yes/no columns are written as words
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)  # openpyxl reads a date back as midnight
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+@pytest.mark.parametrize("period", [export.KpiPeriod("Two weeks", date(2025, 3, 24), date(2025, 4, 6)),
+                                    export.month_period(2025, 3), export.quarter_period(2024, 4)])
+def test_kpi_workbook_numbers_equal_the_caseload_functions(engine, caseload_team, period):
+    lead = caseload_team.staff.team_lead
+    target = io.BytesIO()
+    with db.reading(engine) as session:
+        result = export.kpi_workbook(session, lead, period, target=target)
+    target.seek(0)
+    workbook = load_workbook(target)
+    titles = workbook.sheetnames
+    assert titles[-1] == ABOUT_SHEET_TITLE
+    assert len(titles) == len(caseload.MEASURES) + 1
+    filters = caseload.CaseloadFilters(start=period.start, end=period.end)
+    non_empty = 0
+    for title, (key, info) in zip(titles, caseload.MEASURES.items(), strict=False):
+        with db.reading(engine) as session:
+            frame = info.function(session, lead, filters)
+        headings, rows = kpi_rows(target, title)
+        assert headings == tuple(export.heading_of(name) for name in frame.columns), key
+        expected = [tuple(comparable(value) for value in row) for row in frame.itertuples(index=False, name=None)]
+        assert [tuple(comparable(value) for value in row) for row in rows] == expected, key
+        non_empty += bool(rows)
+    assert non_empty >= 5
+    facts = about(target)
+    assert facts["Period"].startswith(period.label)
+    assert facts[caseload.MEASURES["headline"].title] == caseload.MEASURES["headline"].definition
+    (event,) = export_events(engine)
+    assert event.entity == "kpi_workbook" and period.label in event.detail
+    assert result.rows == facts["Rows"]
+
+
+def test_kpi_workbook_needs_export_and_caseload_permissions(engine, staff):
+    with pytest.raises(PermissionDenied), db.reading(engine) as session:
+        export.kpi_workbook(session, staff.practitioner, export.month_period(2026, 1), target=io.BytesIO())
+    (denied,) = export_events(engine, audit.DENIED)
+    assert denied.entity == "kpi_workbook"
+
+
+def test_quarters_are_nhs_financial_quarters_and_months_end_on_their_last_day():
+    first, last = export.quarter_period(2025, 1), export.quarter_period(2025, 4)
+    assert (first.start, first.end) == (date(2025, 4, 1), date(2025, 6, 30))
+    assert (last.start, last.end) == (date(2026, 1, 1), date(2026, 3, 31))
+    assert export.quarter_period(2025, 4).label == "Q4 2025/26 (January to March 2026)"
+    assert export.month_period(2028, 2).end == date(2028, 2, 29)
+    assert export.month_period(2026, 12).end == date(2026, 12, 31)
+    periods = export.recent_periods(date(2026, 4, 15), months=2, quarters=2)
+    assert [period.label for period in periods] == ["April 2026", "March 2026", "Q1 2026/27 (April to June 2026)",
+                                                    "Q4 2025/26 (January to March 2026)"]
