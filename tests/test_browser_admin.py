@@ -1,8 +1,7 @@
 """In real Chromium: an administrator adds a site; a practitioner then chooses it on a new record.
 
-The request form (pages/2_Log_request.py) was not in the tree when this was written, so the site
-added is a prison and the practitioner uses it where a site choice of theirs exists: the Prison
-of a new prison release liaison on the Activities page.
+Twice: a custody suite chosen on a new request (pages/2_Log_request.py, skipped where that form is
+not in the tree), and a prison chosen on a new prison release liaison on the Activities page.
 """
 
 from datetime import date, timedelta
@@ -10,9 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from models import Activity, Person, Site
+from models import Activity, Person, Request, Site
 from services import clock, db, matching
 from tests.browser import browser, live_app, page, sign_in  # noqa: F401
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ SITE = "HMP Chelmsford (test)"
 
 def _choose(page, label: str, option: str) -> None:  # noqa: F811
     """Open a Streamlit select box by its visible label and pick an option by its text."""
-    page.get_by_label(label, exact=True).locator("visible=true").click()
+    page.get_by_role("combobox", name=label, exact=True).locator("visible=true").click()
     page.get_by_role("option", name=option, exact=True).click()
 
 
@@ -63,3 +63,37 @@ def test_administrator_adds_a_site_and_a_practitioner_uses_it(page, live_app):  
     with db.reading(live_app.engine) as session:
         saved = session.exec(select(Activity)).one()
     assert (saved.prison, saved.release_on, saved.practitioner_id) == (SITE, release_on, live_app.staff.practitioner.id)
+
+
+def _add_site_as_administrator(page, live_app, name: str, kind: str) -> Site:  # noqa: F811
+    sign_in(page, live_app, "admin")
+    page.get_by_role("link", name="Service settings").click()
+    page.get_by_role("heading", name="Service settings").wait_for()
+    page.get_by_label("Site name", exact=True).fill(name)
+    _choose(page, "Kind of site", kind)
+    page.get_by_role("button", name="Add site").click()
+    page.get_by_text(f"Added the site {name}.").wait_for()
+    page.get_by_role("button", name="Sign out").click()
+    with db.reading(live_app.engine) as session:
+        return session.exec(select(Site).where(Site.name == name)).one()
+
+
+@pytest.mark.skipif(not (ROOT / "pages/2_Log_request.py").exists(), reason="the request form is not in this tree")
+def test_a_new_site_is_chosen_on_a_new_request(page, live_app):  # noqa: F811
+    site = _add_site_as_administrator(page, live_app, "Grays custody suite", "Custody suite")
+    sign_in(page, live_app, "practitioner")
+    page.get_by_role("link", name="Log a request").click()
+    page.get_by_role("heading", name="Log a request").wait_for()
+    page.get_by_text("No one: a general advice request").click()
+    _choose(page, "Who is asking (source of referral)", "Police")
+    page.get_by_label("Requester's name", exact=True).fill("PC Patel")
+    page.get_by_label("Requester's phone", exact=True).fill("01702 123456")
+    _choose(page, "Site", "Grays custody suite")  # the administrator's new site, offered to the practitioner
+    _choose(page, "Request type", "Advice or information")
+    page.get_by_text("Routine (within").click()
+    page.get_by_label("Reason for the request", exact=True).fill("Advice on a detained person's medication")
+    page.get_by_role("button", name="Log request").click()
+    page.get_by_text("It is in the triage queue.").wait_for()
+    with db.reading(live_app.engine) as session:
+        logged = session.exec(select(Request).where(Request.requester_name == "PC Patel")).one()
+    assert logged.site_id == site.id and logged.team_id == live_app.staff.team.id
