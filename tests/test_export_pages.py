@@ -1,0 +1,131 @@
+"""The Export page and the 'Export this view' button, through AppTest (SQLite)."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from models import Activity, AuditEvent, SavedColumnSet, User
+from models.codes import ActivityKind
+from services import clock, db, export
+from ui import export_button as export_button_module
+
+PAGE = "pages/9_Export.py"
+TODAY = clock.today_in_london()
+
+
+def add_training(engine, staff, count: int) -> None:
+    with db.writing(engine) as session:
+        session.add_all([
+            Activity(kind=ActivityKind.TRAINING.value, team_id=staff.team.id, practitioner_id=staff.practitioner.id,
+                     activity_on=TODAY - timedelta(days=index % 40), audience_agency="police",
+                     topic=f"Session {index}", number_trained=index % 9)
+            for index in range(count)
+        ])
+
+
+def choose_list(test, title: str):
+    box = test.selectbox(key="export_list")
+    return box.select(next(option for option in box.options if option == title)).run()
+
+
+def test_team_lead_sees_lists_filters_columns_count_preview_and_a_download(app_test, sqlite_engine, sqlite_staff):
+    add_training(sqlite_engine, sqlite_staff, 30)
+    test = app_test(PAGE, sqlite_staff.team_lead).run()
+    assert not test.exception
+    assert test.title[0].value == "Export"
+    titles = test.selectbox(key="export_list").options
+    assert "Triage queue" in titles and "Activities: Training delivered" in titles and "Audit log" not in titles
+
+    test = choose_list(test, "Activities: Training delivered")
+    assert not test.exception
+    labels = {widget.label for kind in ("date_input", "selectbox", "text_input", "multiselect")
+              for widget in test.get(kind)}
+    assert {"From", "To", "Logged by", "Containing", "Audience", "Columns, in the order chosen"} <= labels
+    assert test.metric[0].value == "30"
+    (preview,) = test.dataframe
+    assert len(preview.value) == export.PREVIEW_ROWS
+    assert list(preview.value.columns)[:2] == ["Number", "Date delivered"]
+    assert [button.label for button in test.get("download_button")][0] == "Download as Excel"
+
+    test.text_input(key="export_filter_training_delivered_text").input("Session 1").run()
+    assert test.metric[0].value == "11"  # Session 1 and Session 10 to 19
+
+
+def test_columns_chosen_change_the_preview_and_a_named_set_is_saved_and_reused(app_test, sqlite_engine,
+                                                                               sqlite_staff):
+    add_training(sqlite_engine, sqlite_staff, 3)
+    test = choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
+    test.multiselect(key="export_columns_training_delivered").set_value(["topic", "id"]).run()
+    assert list(test.dataframe[0].value.columns) == ["Topic", "Number"]
+
+    name_box = next(box for box in test.text_input if box.label == "Name for this column set")
+    name_box.input("Topic first")
+    next(button for button in test.button if button.label == "Save column set").click().run()
+    assert not test.exception
+    with db.reading(sqlite_engine) as session:
+        (saved,) = session.execute(select(SavedColumnSet)).scalars().all()
+    assert (saved.name, saved.columns, saved.user_id) == ("Topic first", ["topic", "id"], sqlite_staff.team_lead.id)
+
+    test = choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
+    assert len(test.dataframe[0].value.columns) == 7  # a new session starts with every column
+    next(button for button in test.button if button.label == "Use this column set").click().run()
+    assert list(test.dataframe[0].value.columns) == ["Topic", "Number"]
+
+
+def test_a_column_set_without_a_name_is_refused_next_to_the_field(app_test, sqlite_engine, sqlite_staff):
+    test = choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
+    next(button for button in test.button if button.label == "Save column set").click().run()
+    assert any("required" in error.value for error in test.error)
+    with db.reading(sqlite_engine) as session:
+        assert session.execute(select(SavedColumnSet)).first() is None
+
+
+def test_practitioner_is_refused_the_page_and_the_refusal_audited(app_test, sqlite_engine, sqlite_staff):
+    test = app_test(PAGE, sqlite_staff.practitioner).run()
+    assert not test.exception
+    assert [error.value for error in test.error] == [
+        "You do not have permission to open this page. Ask an administrator if you need it."]
+    assert not test.get("download_button") and not test.dataframe
+    with db.reading(sqlite_engine) as session:
+        denied = session.execute(select(AuditEvent).where(AuditEvent.outcome == "denied")).scalars().all()
+    assert [(event.action, event.detail) for event in denied] == [("open_page", "Export")]
+
+
+def test_a_practitioner_granted_export_may_use_the_page(app_test, sqlite_engine, sqlite_staff):
+    with db.writing(sqlite_engine) as session:
+        session.get(User, sqlite_staff.practitioner.id).can_export = True
+    test = app_test(PAGE, sqlite_staff.practitioner).run()
+    assert not test.exception and not test.error
+    assert len(test.tabs) == 1  # no caseload permission: no KPI workbook tab
+
+
+def test_administrator_gets_the_audit_log_and_the_kpi_workbook(app_test, sqlite_staff):
+    test = app_test(PAGE, sqlite_staff.administrator).run()
+    assert not test.exception
+    assert "Audit log" in test.selectbox(key="export_list").options
+    assert [tab.label for tab in test.tabs] == ["A list", "KPI workbook"]
+    periods = test.selectbox(key="export_kpi_period").options
+    assert periods[0] == export.recent_periods()[0].label and any(label.startswith("Q") for label in periods)
+    assert any(button.label.startswith("Download the KPI workbook for") for button in test.get("download_button"))
+
+
+def test_a_large_list_is_built_with_progress_then_offered(app_test, sqlite_engine, sqlite_staff, monkeypatch):
+    monkeypatch.setattr(export_button_module, "PROGRESS_THRESHOLD", 10)
+    add_training(sqlite_engine, sqlite_staff, 25)
+    test = choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
+    assert [button.key for button in test.get("download_button")] == ["export_kpi"]
+    (prepare,) = [button for button in test.button if button.label.startswith("Download as Excel (over")]
+    prepare.click().run()
+    assert not test.exception
+    (download,) = [button for button in test.get("download_button") if button.key != "export_kpi"]
+    assert download.label.startswith("Download training-delivered-") and "(25 rows)" in download.label
+    with db.reading(sqlite_engine) as session:
+        (event,) = session.execute(select(AuditEvent).where(AuditEvent.action == "export")).scalars().all()
+    assert event.entity == "training_delivered" and "25 rows" in event.detail
+
+
+def test_nothing_is_built_or_audited_just_by_opening_the_page(app_test, sqlite_engine, sqlite_staff):
+    add_training(sqlite_engine, sqlite_staff, 3)
+    choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
+    with db.reading(sqlite_engine) as session:
+        assert session.execute(select(AuditEvent).where(AuditEvent.action == "export")).first() is None
