@@ -344,14 +344,13 @@ def validate_new_person(new: NewPerson, on: date, errors: dict[str, str]) -> dic
 
 
 def _duplicate_message(matches: list[PersonMatch]) -> str:
-    listed = "; ".join(
-        f"{match.full_name}, born {clock.format_date(match.date_of_birth) or 'date not recorded'} "
-        f"({', '.join(match.reasons)})"
-        for match in matches[:5]
-    )
+    # Pages show this through markdown-rendering alerts, so it names no one: the picker lists
+    # the people themselves as plain text.
+    reasons = sorted({reason for match in matches for reason in match.reasons})
+    someone = "1 person" if len(matches) == 1 else f"{len(matches)} people"
     return (
-        f"This may be someone already on record: {listed}. Use that person, or tick the box to "
-        "confirm this is a different person."
+        f"{someone} already on record may be the same person ({'; '.join(reasons)}). Use them, or tick the box "
+        "to confirm this is a different person."
     )
 
 
@@ -380,8 +379,8 @@ def create_person(
         ).first()
         if holder is not None:
             errors["nhs_number"] = (
-                f"This NHS number is already recorded for {holder.given_name} {holder.family_name}, "
-                f"born {clock.format_date(holder.date_of_birth) or 'date not recorded'}. Use that person."
+                "This NHS number is already recorded for another person in your team. Search for it and use "
+                "that person."
             )
     if errors:
         raise InputErrors(errors)

@@ -171,16 +171,17 @@ def _check_existing_person(errors: dict[str, str], person: Person, received_at: 
     if person.date_of_birth is None or received_at is None:
         return
     received_on = clock.to_london(received_at).date()
+    # Messages are shown in markdown-rendering alerts, so they carry no typed names.
     if received_on < person.date_of_birth:
         errors["received_at"] = (
-            f"{person.given_name} {person.family_name} was born on {clock.format_date(person.date_of_birth)}, "
-            f"after the date received ({clock.format_date(received_on)}). Check the date received."
+            f"The person chosen was born on {clock.format_date(person.date_of_birth)}, after the date received "
+            f"({clock.format_date(received_on)}). Check the date received."
         )
     elif age_on(person.date_of_birth, received_on) < AGE_OF_CRIMINAL_RESPONSIBILITY:
         errors["received_at"] = (
-            f"{person.given_name} {person.family_name} was {age_on(person.date_of_birth, received_on)} on "
-            f"{clock.format_date(received_on)}; the age of criminal responsibility is "
-            f"{AGE_OF_CRIMINAL_RESPONSIBILITY}. Check the date received, or whether this is the right person."
+            f"The person chosen was {age_on(person.date_of_birth, received_on)} on {clock.format_date(received_on)}; "
+            f"the age of criminal responsibility is {AGE_OF_CRIMINAL_RESPONSIBILITY}. Check the date received, "
+            "or whether this is the right person."
         )
 
 
@@ -769,7 +770,9 @@ def _timeline(session: Session, request: Request) -> list[TimelineEntry]:
             names[user_id] = _full_name(session, user_id)
         return names[user_id]
 
-    events = session.exec(select(RequestEvent).where(RequestEvent.request_id == request.id)).all()
+    events = session.exec(
+        select(RequestEvent).where(RequestEvent.request_id == request.id).order_by(RequestEvent.at, RequestEvent.id)
+    ).all()
     entries = [TimelineEntry(event.at, EVENT_LABELS.get(event.kind, event.kind), name(event.by_user_id),
                              event.detail or "") for event in events]
     screenings = session.exec(select(Screening).where(Screening.request_id == request.id)).all()
