@@ -1,0 +1,141 @@
+"""Log a request: when it came in (date and time), who asks and how to reply, where, why, about whom."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from models.codes import CodeList, RequestType, Urgency
+from models.organisation import NAME_LIMIT
+from models.requests import DETAIL_LIMIT, REASON_LIMIT
+from services import clock, code_lists, db, organisation, requests, settings
+from services.errors import InputErrors, PermissionDenied
+from services.permissions import Permission
+from ui.forms import FieldMessages
+from ui.guard import app_engine, require
+from ui.person_picker import clear_person_picker, person_picker
+
+user = require(Permission.LOG_REQUEST, title="Log a request")
+engine = app_engine()
+st.title("Log a request")
+
+DONE, RESET = "log_request_done", "log_request_reset"
+FORM_KEYS = ("received_on", "received_time", "source", "requester_name", "requester_role", "requester_phone",
+             "requester_email", "site", "type", "urgency", "release_on", "reason", "custody_number", "arrested_on",
+             "arrested_time", "offence", "hearing_on", "hearing_time")
+
+
+def key(name: str) -> str:
+    return f"log_{name}"
+
+
+def target_words(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    for size, unit in ((24 * 60, "day"), (60, "hour"), (1, "minute")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{minutes} minutes"
+
+
+if st.session_state.pop(RESET, False):  # after a save, before any widget exists: start afresh
+    for name in FORM_KEYS:
+        st.session_state.pop(key(name), None)
+    clear_person_picker("person")
+done = st.session_state.pop(DONE, None)
+if done:
+    st.success(f"Logged {done['reference']}. It is in the triage queue.", icon=":material/check_circle:")
+    st.page_link("pages/3_Request.py", label=f"Open {done['reference']}", query_params={"id": str(done["id"])})
+
+with db.reading(engine) as session:
+    sites = {site.id: site.name for site in organisation.active_sites(session, user)}
+    sources = {item.code: item.label for item in code_lists.active_items(session, CodeList.SOURCE_OF_REFERRAL)}
+    types = {item.code: item.label for item in code_lists.active_items(session, CodeList.REQUEST_TYPE)}
+    targets = settings.response_targets(session)
+
+now = clock.to_london(clock.now())
+st.session_state.setdefault(key("received_on"), now.date())  # defaults to now, never 00:00
+st.session_state.setdefault(key("received_time"), now.time().replace(second=0, microsecond=0))
+
+messages = FieldMessages()
+st.subheader("About whom")
+choice = person_picker(engine, user, messages)
+
+st.subheader("The request")
+with st.form("log_request"):
+    day_column, time_column = st.columns(2)
+    received_on = day_column.date_input("Date received", key=key("received_on"), format="DD/MM/YYYY",
+                                        max_value=now.date())
+    received_time = time_column.time_input("Time received (24-hour, UK time)", key=key("received_time"), step=60)
+    messages.under("received_at")
+    source = st.selectbox("Who is asking (source of referral)", list(sources), format_func=sources.get, index=None,
+                          key=key("source"), placeholder="Choose…")
+    messages.under("source_of_referral")
+    name_column, role_column = st.columns(2)
+    requester_name = name_column.text_input("Requester's name", key=key("requester_name"), max_chars=NAME_LIMIT)
+    requester_role = role_column.text_input("Requester's role (optional)", key=key("requester_role"),
+                                            max_chars=NAME_LIMIT)
+    messages.under("requester_name")
+    messages.under("requester_role")
+    phone_column, email_column = st.columns(2)
+    requester_phone = phone_column.text_input("Requester's phone", key=key("requester_phone"), max_chars=30)
+    requester_email = email_column.text_input("Requester's e-mail", key=key("requester_email"), max_chars=254)
+    st.caption("Give at least one way to reply.")
+    messages.under("requester_phone")
+    messages.under("requester_email")
+    site_id = st.selectbox("Site", list(sites), format_func=sites.get, index=None, key=key("site"),
+                           placeholder="Choose…")
+    messages.under("site_id")
+    request_type = st.selectbox("Request type", list(types), format_func=types.get, index=None, key=key("type"),
+                                placeholder="Choose…")
+    messages.under("request_type")
+    release_on = st.date_input("Prison release date (prison release requests)", value=None, key=key("release_on"),
+                               format="DD/MM/YYYY")
+    messages.under("prison_release_on")
+    urgency = st.radio("Urgency", Urgency.choices(), index=None, key=key("urgency"), horizontal=True,
+                       format_func=lambda code: f"{Urgency.label_of(code)} (within {target_words(targets[code])})")
+    messages.under("urgency")
+    reason = st.text_area("Reason for the request", key=key("reason"), max_chars=REASON_LIMIT)
+    messages.under("reason")
+    with st.expander("Custody or court details"):
+        custody_number = st.text_input("Custody number", key=key("custody_number"), max_chars=40)
+        messages.under("custody_number")
+        arrest_day, arrest_time = st.columns(2)
+        arrested_on = arrest_day.date_input("Date of arrest", value=None, key=key("arrested_on"), format="DD/MM/YYYY")
+        arrested_time = arrest_time.time_input("Time of arrest", value=None, key=key("arrested_time"), step=60)
+        messages.under("arrested_at")
+        offence = st.text_input("Offence", key=key("offence"), max_chars=DETAIL_LIMIT)
+        messages.under("offence")
+        hearing_day, hearing_time = st.columns(2)
+        hearing_on = hearing_day.date_input("Next hearing date", value=None, key=key("hearing_on"),
+                                            format="DD/MM/YYYY")
+        next_hearing_time = hearing_time.time_input("Next hearing time", value=None, key=key("hearing_time"),
+                                                    step=60)
+        messages.under("next_hearing_at")
+    submitted = st.form_submit_button("Log request", type="primary")
+
+if submitted:
+    new = requests.NewRequest(
+        received_on=received_on, received_time=received_time, source_of_referral=source,
+        requester_name=requester_name, requester_role=requester_role, requester_phone=requester_phone,
+        requester_email=requester_email, site_id=site_id, request_type=request_type, urgency=urgency, reason=reason,
+        person_id=choice.person_id, new_person=choice.new_person, confirm_new_person=choice.confirm_new_person,
+        custody_number=custody_number, arrested_on=arrested_on, arrested_time=arrested_time, offence=offence,
+        next_hearing_on=hearing_on, next_hearing_time=next_hearing_time,
+        prison_release_on=release_on if request_type == RequestType.PRISON_RELEASE else None,
+    )
+    errors = {"person": choice.problem} if choice.problem else {}
+    if not errors:
+        try:
+            with db.writing(engine) as session:
+                logged = requests.log_request(session, user, new)
+                saved = {"reference": logged.reference, "id": logged.id}
+        except InputErrors as refused:
+            errors = refused.errors
+        except PermissionDenied as denied:
+            errors = {"person": str(denied)}
+    if errors:
+        messages.show(errors)
+    else:
+        st.session_state[DONE] = saved
+        st.session_state[RESET] = True
+        st.rerun()

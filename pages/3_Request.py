@@ -1,0 +1,170 @@
+"""One request: details, response clock and timeline; allocate, answer, close or reopen it."""
+
+import streamlit as st
+
+from models.codes import CodeList, ContactMechanism, RequestStatus, Urgency
+from models.requests import SUMMARY_LIMIT
+from services import clock, code_lists, db, people, requests
+from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
+from services.permissions import Permission, has_permission
+from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
+from ui.forms import FieldMessages
+from ui.guard import app_engine, require
+from ui.nav import ROOT
+
+user = require(Permission.VIEW_REQUESTS, title="Request")
+engine = app_engine()
+
+raw_id = st.query_params.get("id", "")
+if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 12):
+    st.title("Request")
+    st.info("Choose a request from the triage queue or from My work.")
+    st.page_link("pages/1_Triage_queue.py", label="Open the triage queue", icon=":material/inbox:")
+    st.stop()
+request_id = int(raw_id)
+VERSION, NOTICE = f"request_{request_id}_version", "request_notice"
+try:
+    with db.writing(engine) as session:  # writing: opening a request is audited, with its person
+        detail = requests.open_request(session, user, request_id)
+        closure_reasons = {item.code: item.label for item in code_lists.active_items(session, CodeList.CLOSURE_REASON)}
+        staff = {member.id: member.full_name for member in requests.allocatable_staff(session, user)}
+except (NotFound, PermissionDenied):
+    st.title("Request")
+    st.error("No such request in your team.")
+    st.stop()
+request = detail.request
+# Saves are checked against the version this page showed before the click, not the one just read.
+shown_version = st.session_state.get(VERSION, request.version)
+status = request.status
+is_open = status != RequestStatus.CLOSED
+
+
+def act(success: str, operation, *args, messages: FieldMessages | None = None) -> None:
+    """Run one change against the version shown; on success redraw with a notice."""
+    try:
+        with db.writing(engine) as session:
+            operation(session, user, request.id, shown_version, *args)
+    except InputErrors as refused:
+        if messages is None:
+            st.error(" ".join(refused.errors.values()))
+        else:
+            messages.show(refused.errors)
+        return
+    except (Conflict, NotFound, PermissionDenied) as refused:
+        st.error(str(refused))
+        return
+    st.session_state[NOTICE] = success
+    st.rerun()
+
+
+st.title(f"Request {request.reference}")
+notice = st.session_state.pop(NOTICE, None)
+if notice:
+    st.success(notice, icon=":material/check_circle:")
+st.markdown(f"**{RequestStatus.label_of(status)}** · {Urgency.label_of(request.urgency)} · received "
+            f"{format_datetime(request.received_at)} · due {format_datetime(request.due_at)}")
+if detail.clock:
+    st.markdown(f"{RAG_SYMBOLS[detail.clock.rag]} · time left {format_duration(detail.clock.time_left)}")
+elif request.first_response_at:
+    answered_in = format_duration(request.first_response_at - request.received_at)
+    st.caption(f"Answered {format_datetime(request.first_response_at)}, {answered_in} after it was received"
+               f"{' (late)' if request.first_response_at > request.due_at else ''}.")
+
+st.subheader("Person")
+st.text(people.describe(detail.person) if detail.person else "No person: a general advice request.")
+screening_page = "pages/5_Screening.py"
+if detail.person and is_open and has_permission(user, Permission.SCREEN) and (ROOT / screening_page).exists():
+    st.page_link(screening_page, label="Start a screening", query_params={"request": str(request.id)},
+                 icon=":material/assignment:")
+
+st.subheader("The request")
+left, right = st.columns(2)
+left.text("\n".join(line for line in (
+    f"Source of referral: {detail.source_of_referral}",
+    f"Requester: {request.requester_name}" + (f" ({request.requester_role})" if request.requester_role else ""),
+    f"Phone: {request.requester_phone}" if request.requester_phone else "",
+    f"E-mail: {request.requester_email}" if request.requester_email else "",
+    f"Site: {detail.site}",
+) if line))
+right.text("\n".join(line for line in (
+    f"Request type: {detail.request_type}",
+    f"Logged by: {detail.created_by}",
+    f"Allocated to: {detail.allocated_to or 'nobody yet'}",
+    f"Prison release date: {format_date(request.prison_release_on)}" if request.prison_release_on else "",
+    f"Closure reason: {detail.closure_reason}" if request.closure_reason else "",
+) if line))
+st.caption("Reason for the request")
+st.text(request.reason)
+custody = [line for line in (
+    f"Custody number: {request.custody_number}" if request.custody_number else "",
+    f"Arrested: {format_datetime(request.arrested_at)}" if request.arrested_at else "",
+    f"Offence: {request.offence}" if request.offence else "",
+    f"Next hearing: {format_datetime(request.next_hearing_at)}" if request.next_hearing_at else "",
+) if line]
+if custody:
+    st.caption("Custody or court details")
+    st.text("\n".join(custody))
+if request.first_response_at:
+    st.caption(f"First response, {format_datetime(request.first_response_at)}, "
+               f"{ContactMechanism.label_of(request.first_response_mechanism).lower()}")
+    st.text(request.first_response_summary or "")
+
+st.subheader("Timeline")
+st.dataframe([{"When": format_datetime(entry.at), "What": entry.what, "By": entry.by, "Detail": entry.detail}
+              for entry in detail.timeline], hide_index=True)
+
+if is_open and has_permission(user, Permission.ALLOCATE_REQUESTS):
+    to_column, button_column = st.columns([3, 1])
+    to_user = to_column.selectbox("Allocate to", [key for key in staff if key != request.allocated_to_id],
+                                  format_func=staff.get, index=None, placeholder="Choose a member of the team")
+    if button_column.button("Allocate", disabled=to_user is None):
+        act(f"Allocated to {staff.get(to_user)}.", requests.allocate, to_user)
+elif (is_open and request.allocated_to_id is None and has_permission(user, Permission.ALLOCATE_TO_SELF)
+      and st.button("Allocate to me")):
+    act("Allocated to you.", requests.allocate_to_me)
+
+if is_open and request.first_response_at is None and has_permission(user, Permission.RESPOND_TO_REQUEST):
+    st.subheader("Record the first response")
+    now = clock.to_london(clock.now())
+    st.session_state.setdefault("respond_on", now.date())
+    st.session_state.setdefault("respond_time", now.time().replace(second=0, microsecond=0))
+    with st.form("first_response"):
+        response_messages = FieldMessages()
+        day_column, time_column = st.columns(2)
+        responded_on = day_column.date_input("Date of response", key="respond_on", format="DD/MM/YYYY")
+        responded_time = time_column.time_input("Time of response (24-hour, UK time)", key="respond_time", step=60)
+        response_messages.under("responded_at")
+        mechanism = st.selectbox("How the response was given", ContactMechanism.choices(), index=None,
+                                 format_func=ContactMechanism.label_of, placeholder="Choose…")
+        response_messages.under("contact_mechanism")
+        summary = st.text_area("Advice given or action agreed", max_chars=SUMMARY_LIMIT)
+        response_messages.under("summary")
+        response_messages.under("first_response")
+        if st.form_submit_button("Record first response", type="primary"):
+            act("First response recorded.", requests.record_first_response,
+                requests.FirstResponse(responded_on, responded_time, mechanism, summary), messages=response_messages)
+
+if status in (RequestStatus.ALLOCATED, RequestStatus.REOPENED) and has_permission(
+        user, Permission.RESPOND_TO_REQUEST) and st.button("Mark in progress"):
+    act("Marked in progress.", requests.start_work)
+
+if requests.can_change_status(status, RequestStatus.CLOSED) and has_permission(user, Permission.RESPOND_TO_REQUEST):
+    with st.form("close"):
+        close_messages = FieldMessages()
+        reason = st.selectbox("Closure reason", list(closure_reasons), format_func=closure_reasons.get, index=None,
+                              placeholder="Choose…")
+        close_messages.under("closure_reason")
+        close_messages.under("status")
+        if st.form_submit_button("Close request"):
+            act("Request closed.", requests.close_request, reason, messages=close_messages)
+
+if status == RequestStatus.CLOSED and has_permission(user, Permission.REOPEN_REQUEST):
+    with st.form("reopen"):
+        reopen_messages = FieldMessages()
+        why = st.text_input("Why reopen it (shown on the timeline; no clinical details)",
+                            max_chars=requests.REOPEN_REASON_LIMIT)
+        reopen_messages.under("reopen_reason")
+        if st.form_submit_button("Reopen request"):
+            act("Request reopened.", requests.reopen_request, why, messages=reopen_messages)
+
+st.session_state[VERSION] = request.version
