@@ -1,4 +1,7 @@
-"""Service settings for administrators: sites, code lists, settings and teams."""
+"""Service settings for administrators: sites, code lists, settings and teams.
+
+Notices never repeat what was typed (a notice is markdown); names are shown in tables and boxes.
+"""
 
 import streamlit as st
 
@@ -40,7 +43,7 @@ with sites_tab:
         messages.under("kind")
         if st.form_submit_button("Add site", type="primary"):
             attempt(engine, user, admin.add_site, team_id, name, kind, messages=messages, form="add_site",
-                    done=f"Added the site {name.strip()}.")
+                    done="Site added.")
     sites_by_id = {row.site.id: row.site for row in sites}
     site_names = {site_id: site.name for site_id, site in sites_by_id.items()}
     if sites_by_id:
@@ -84,7 +87,7 @@ with codes_tab:
         messages.under("national_code")
         if st.form_submit_button("Add code", type="primary"):
             attempt(engine, user, admin.add_code, code_list, label, national, messages=messages,
-                    form=f"add_code_{code_list}", done=f"Added {label.strip()}.")
+                    form=f"add_code_{code_list}", done="Code added at the end of the list.")
     items_by_id = {item.id: item for item in items}
     item_labels = {item.id: item.label for item in items}
     item = items_by_id[choose("Code to change", item_labels, key=f"code_choice_{code_list}")]
@@ -146,7 +149,7 @@ with teams_tab:
         messages.under("name")
         if st.form_submit_button("Add team"):
             attempt(engine, user, admin.add_team, team_name, messages=messages, form="add_team",
-                    done=f"Added the team {team_name.strip()}.")
+                    done="Team added.")
     team = next(row.team for row in teams if row.team.id == choose("Team to rename", team_names, key="rename_team"))
     version = shown_version("team", team.id, team.version)
     with st.form(f"rename_team_{team.id}_{form_round(f'team_{team.id}')}"):
@@ -167,4 +170,4 @@ with teams_tab:
         if st.form_submit_button("Move to this team"):
             attempt(engine, user, admin.move_user, member.id, version, to_team, messages=messages,
                     form=f"move_{member.id}", versions=[("member", member.id)],
-                    done=f"{member.full_name} moved; they will be asked to sign in again.")
+                    done="Moved; they will be asked to sign in again.")

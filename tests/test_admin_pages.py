@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import func, select
 
-from models import Activity, AuditEvent, CodeItem, Person, Setting, Site
+from models import Activity, AuditEvent, CodeItem, Person, Setting, Site, Team, User
 from models.codes import ActivityKind, Role, SiteKind
 from services import activities, administration, clock, db, matching, settings
 
@@ -77,7 +77,7 @@ def test_administrator_adds_a_site(app_test, sqlite_engine, sqlite_staff):
     test.selectbox(key="add_site_kind_0").select(SiteKind.CUSTODY_SUITE.value)
     _click(test, "Add site")
     assert not test.exception, test.exception
-    assert "Added the site Grays custody suite." in _texts(test)
+    assert "Site added." in _texts(test)
     assert _count(sqlite_engine, Site, Site.name == "Grays custody suite", Site.team_id == sqlite_staff.team.id) == 1
     assert "Grays custody suite" in test.dataframe[0].value["Site"].tolist()
     assert test.text_input(key="add_site_name_1").value == ""  # a fresh form for the next site
@@ -128,7 +128,7 @@ def test_a_code_is_added_renamed_and_withdrawn(app_test, sqlite_engine, sqlite_s
     test.selectbox(key="code_list").select("vulnerability").run()
     test.text_input(key="add_code_label_vulnerability_0").input("Gambling harm")
     _click(test, "Add code")
-    assert "Added Gambling harm." in _texts(test)
+    assert "Code added at the end of the list." in _texts(test)
     with db.reading(sqlite_engine) as session:
         added = session.exec(select(CodeItem).where(CodeItem.label == "Gambling harm")).one()
     _widget(test, "selectbox", "Code to change").select(added.id).run()
@@ -174,11 +174,14 @@ def test_administrator_adds_a_team_and_moves_a_user(app_test, sqlite_engine, sql
     test = _settings_page(app_test, sqlite_staff)
     test.text_input(key="add_team_name_0").input("Thurrock L&D")
     _click(test, "Add team")
-    assert "Added the team Thurrock L&D." in _texts(test)
+    assert "Team added." in _texts(test)
     _widget(test, "selectbox", "Member of staff to move").select(sqlite_staff.second_practitioner.id).run()
     _widget(test, "selectbox", "Move to team").select(sqlite_staff.other_team.id)
     _click(test, "Move to this team")
-    assert "Sam Second moved" in _texts(test)
+    assert "Moved; they will be asked to sign in again." in _texts(test)
+    with db.reading(sqlite_engine) as session:
+        assert session.get(User, sqlite_staff.second_practitioner.id).team_id == sqlite_staff.other_team.id
+        assert session.exec(select(Team).where(Team.name == "Thurrock L&D")).one()
 
 
 def test_administrator_grants_export_to_one_person(app_test, sqlite_engine, sqlite_staff):
