@@ -1,6 +1,8 @@
 """Audit rows cannot be changed or removed: by the ORM guard, and in the database itself through
 the triggers of migration 0002 — on a schema built by the migrations, on SQLite and PostgreSQL."""
 
+import os
+
 import pytest
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
@@ -18,7 +20,8 @@ def _postgres_migrated_engine(worker_id: str):
     url = conftest.postgres_url()
     if url is None:
         pytest.skip(f"PostgreSQL half skipped: {conftest._postgres_reason}")
-    schema_name = f"ldhub_migrated_{worker_id}"
+    # The process id too: two test runs at once (two engineers, one server) must not share a schema.
+    schema_name = f"ldhub_migrated_{worker_id}_{os.getpid()}"
     try:
         base = db.create_database_engine(url)
         with base.begin() as connection:
