@@ -1,0 +1,1 @@
+"""Deterministic demo data for the Liaison and Diversion hub (see `sample_data.generator`)."""
