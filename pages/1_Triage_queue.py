@@ -123,6 +123,9 @@ if rows:
         f"due {format_datetime(rows[request_id].due_at)} · {rows[request_id].allocated_to or 'not allocated'}"))
     row = rows[request_id]
     version = shown_versions.get(row.request_id, row.version)
+    clock_words = (f"{RAG_SYMBOLS[row.clock.rag]} · time left {format_duration(row.clock.time_left)}" if row.clock
+                   else ("Answered" if row.first_response_at else row.status))
+    st.markdown(f"{clock_words} · due {format_datetime(row.due_at)}")  # no typed text in this line
     st.page_link("pages/3_Request.py", label=f"Open {row.reference}", query_params={"id": str(row.request_id)},
                  icon=":material/open_in_new:")
     if has_permission(user, Permission.ALLOCATE_REQUESTS) and row.status_code != RequestStatus.CLOSED:
