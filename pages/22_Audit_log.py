@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from services import audit_log, clock, db
+from services import audit_log, db
 from services.audit_log import AuditFilters
 from services.errors import InputErrors
 from services.permissions import Permission, has_permission
+from ui.export_button import export_button
 from ui.format import format_datetime
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
@@ -94,14 +95,8 @@ where.caption(f"Page {len(cursors) + 1} · {len(page.rows)} entries on this page
 older.button("Older entries", disabled=page.next_cursor is None, key="older",
              on_click=cursors.append, args=(page.next_cursor,))
 
+# Drawn only for those who may export; the export service checks again and audits it.
+export_button(user, "audit_log", filters, key="export_audit_log")
 if has_permission(user, Permission.EXPORT):
-    st.download_button(
-        "Export this view (.xlsx)",
-        data=lambda: audit_log.export_workbook(engine, user, filters)[0],
-        file_name=f"audit-log-{clock.today_in_london().isoformat()}.xlsx",
-        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        on_click="ignore",
-        icon=":material/download:",
-    )
     st.caption("The export holds every entry that matches these filters, not only this page, and is "
                "itself recorded in the audit log.")

@@ -2,7 +2,9 @@
 
 One query drives both the screen and the export: `list_query(user, filters)` returns a
 SQLAlchemy Core select and the column definitions, so the workbook holds the same rows, in the
-same order, under the same headings as the list on screen.
+same order, under the same headings as the list on screen. The export itself (permission,
+workbook, audit row with filters and row count) is `services/export.py`'s, through the list
+registered as "audit_log" in `services/export_lists.py`.
 
 Pages are read by keyset (`WHERE (at, id) < (last at, last id)` on the indexed time), never by a
 deep OFFSET, so the hundredth page costs what the first does. Dates in the filters are London
@@ -10,18 +12,17 @@ dates: "from 1 to 3 June" means from midnight at the start of 1 June to midnight
 3 June on a London clock, in summer time or not.
 """
 
-import io
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, Select, func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlmodel import Session
 
 from models import AuditEvent, User
-from services import audit, clock, db
+from services import audit, clock
 from services.errors import InputErrors
 from services.permissions import Permission, require
-from services.workbook import ColumnKind, ExportColumn, write_workbook
+from services.workbook import ColumnKind, ExportColumn
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -216,33 +217,3 @@ def user_choices(session: Session, user: User) -> list[UserChoice]:
     require(user, Permission.VIEW_AUDIT)
     rows = session.execute(select(User.id, User.username, User.full_name).order_by(User.full_name, User.username))
     return [UserChoice(*row) for row in rows]
-
-
-def export_workbook(engine: Engine, user: User, filters: AuditFilters) -> tuple[bytes, int]:
-    """The list's own rows as .xlsx bytes, and how many; the export is audited with its filters.
-
-    It takes the engine rather than a session because it is two steps: the rows are streamed
-    from a reading transaction (on SQLite a write transaction would hold every other writer off
-    while the file is built), then the audit row is committed. The bytes are returned only after
-    that commit, so no export leaves without its audit row; a failure part-way audits nothing
-    because nothing left.
-    """
-    buffer = io.BytesIO()
-    with db.reading(engine) as session:
-        # Checked inside the session, so that a refusal is audited like any other.
-        require(user, Permission.EXPORT)
-        query = list_query(user, filters)
-        filters = validate(filters)
-        about = [
-            ("Export", "Audit log"),
-            ("Filters", filters.describe()),
-            ("Exported by", f"{user.full_name} ({user.username})"),
-            ("Exported at (UK time)", clock.format_datetime(clock.now())),
-            ("Order", "Newest first"),
-        ]
-        rows = session.execute(query.statement.execution_options(yield_per=1000)).mappings()
-        row_count = write_workbook(buffer, title="Audit log", columns=query.columns, rows=rows, about=about)
-    with db.writing(engine) as session:
-        audit.record(session, user, "export", entity="audit_log",
-                     detail=f"audit log: {row_count} rows; filters: {filters.describe()}")
-    return buffer.getvalue(), row_count
