@@ -19,8 +19,17 @@ from sqlmodel import Session
 
 from models import Site, User
 from models.activities import AudienceAgency
-from models.codes import ActivityKind, CodeList, ReportType, RequestStatus, Role, Urgency
-from services import activities, audit, audit_log, caseload, clock, code_lists, requests
+from models.codes import (
+    ActivityKind,
+    CodeList,
+    ReportType,
+    RequestStatus,
+    Role,
+    ScreeningOutcome,
+    ScreeningStatus,
+    Urgency,
+)
+from services import activities, audit, audit_log, caseload, clock, code_lists, requests, screening
 from services.permissions import Permission, has_permission
 from services.workbook import ColumnKind, ExportColumn
 
@@ -204,6 +213,47 @@ TRIAGE_QUEUE = ExportableList(
     ),
     order="Soonest due first",
     id_column="reference",
+)
+
+
+# --- Screenings (services/screening.py) -----------------------------------------------------------
+
+SCREENING_FILTER_LABELS = {
+    "status": "Status",
+    "site_id": "Site",
+    "practitioner_id": "Practitioner",
+    "person_id": "Person (record number)",
+    "outcome": "Outcome",
+    "screened_from": "Screened from (UK date)",
+    "screened_to": "Screened to (UK date)",
+}
+
+
+def _screenings_select(_session: Session, user: User, filters: screening.ScreeningFilters) -> Select:
+    return screening.screenings_query(user, filters).statement
+
+
+SCREENINGS = ExportableList(
+    name="screenings",
+    title="Screenings",
+    # As the list's own service: export alone lets an administrator export it.
+    permission=(Permission.VIEW_PEOPLE, Permission.EXPORT),
+    columns=tuple(ExportColumn(column.key, column.heading, ColumnKind(column.kind))
+                  for column in screening.SCREENING_COLUMNS),
+    select=_screenings_select,
+    filters_type=screening.ScreeningFilters,
+    filter_fields=filter_fields_of(
+        screening.ScreeningFilters,
+        SCREENING_FILTER_LABELS,
+        choices={
+            "status": _fixed([(status.value, status.label) for status in ScreeningStatus]),
+            "site_id": _site_choices,
+            "practitioner_id": _staff_choices,
+            "outcome": _fixed([(outcome.value, outcome.label) for outcome in ScreeningOutcome]),
+        },
+    ),
+    order="Newest first (by time screened; drafts not yet screened last)",
+    id_column="screening_id",
 )
 
 
@@ -413,6 +463,7 @@ LISTS: dict[str, ExportableList] = {
     exportable.name: exportable
     for exportable in (
         TRIAGE_QUEUE,
+        SCREENINGS,
         CASELOAD_LIST,
         *ACTIVITY_LISTS,
         AUDIT_LOG,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from models import Activity, AuditEvent, Person, SavedColumnSet
 from models.codes import ActivityKind
-from services import activities, audit, audit_log, caseload, clock, db, export, matching, requests
+from services import activities, audit, audit_log, caseload, clock, db, export, matching, requests, screening
 from services.activities import ActivityFilters, MappaMeetingInput, TrainingInput
 from services.errors import InputErrors, NotFound, PermissionDenied
 from services.workbook import ABOUT_SHEET_TITLE, PROTECTIVE_MARKING
@@ -591,3 +591,65 @@ def test_quarters_are_nhs_financial_quarters_and_months_end_on_their_last_day():
     periods = export.recent_periods(date(2026, 4, 15), months=2, quarters=2)
     assert [period.label for period in periods] == ["April 2026", "March 2026", "Q1 2026/27 (April to June 2026)",
                                                     "Q4 2025/26 (January to March 2026)"]
+
+
+# --- screenings (services/screening.py) ---------------------------------------------------------
+
+
+def add_screenings(engine, staff) -> list[int]:
+    from models import InstrumentResult, Screening
+    from services import instruments
+
+    ids = []
+    with db.writing(engine) as session:
+        person = add_person(session, staff.team)
+        born = add_person(session, staff.team, given="Zoë", family="Nguyễn")
+        born.date_of_birth = date(1990, 2, 28)
+        other = add_person(session, staff.other_team, given="Other", family="Team")
+        session.add(Screening(team_id=staff.other_team.id, person_id=other.id,
+                              practitioner_id=staff.other_team_practitioner.id, status="complete",
+                              screened_at=clock.now()))
+        for index in range(5):
+            screened = Screening(team_id=staff.team.id, person_id=(person if index % 2 else born).id,
+                                 practitioner_id=staff.practitioner.id, site_id=staff.sites[index % 2].id,
+                                 status="complete" if index < 4 else "draft",
+                                 screened_at=None if index == 4 else datetime(2026, 7, 1 + index, 23, 30, tzinfo=UTC),
+                                 appropriate_adult_required=index == 1, outcome="onward_referral")
+            session.add(screened)
+            session.flush()
+            session.add(InstrumentResult(screening_id=screened.id, instrument=instruments.PHQ9.code,
+                                         scoring_version="1", answers={"item9": index % 2}, total=index * 3,
+                                         band="Mild", complete=True))
+            ids.append(screened.id)
+    return ids
+
+
+def test_screenings_export_equals_the_list_on_screen(engine, staff):
+    add_screenings(engine, staff)
+    for filters in (screening.ScreeningFilters(), screening.ScreeningFilters(status="complete"),
+                    screening.ScreeningFilters(site_id=staff.sites[1].id, screened_from=date(2026, 7, 2))):
+        with db.reading(engine) as session:
+            screen = screening.list_screenings(session, staff.team_lead, filters)
+        result, file = run_export(engine, staff.team_lead, "screenings", filters)
+        assert column_of(file, "Screening") == [str(row["screening_id"]) for row in screen]
+        assert result.rows == len(screen) > 0
+
+
+def test_screenings_cells_are_typed(engine, staff):
+    add_screenings(engine, staff)
+    _result, file = run_export(engine, staff.team_lead, "screenings", screening.ScreeningFilters(status="complete"),
+                               columns=["screening_id", "screened_at", "date_of_birth", "appropriate_adult_required",
+                                        "phq9_total", "self_harm_flag"])
+    rows = data_rows(file)[1:]
+    first_of_july = next(row for row in rows if row[1] == datetime(2026, 7, 2, 0, 30))  # 23:30 UTC is 00:30 BST
+    assert first_of_july[2] == datetime(1990, 2, 28)
+    assert [row[3] for row in rows] == ["No", "No", "Yes", "No"]
+    assert sorted(row[4] for row in rows) == [0, 3, 6, 9]
+    assert {row[5] for row in rows} == {"Yes", "No"}
+    assert all(isinstance(row[0], str) for row in rows)
+
+
+def test_an_administrator_may_export_screenings_the_team_lead_sees_them(engine, staff):
+    add_screenings(engine, staff)
+    result, _file = run_export(engine, staff.administrator, "screenings")
+    assert result.rows == 5
