@@ -653,3 +653,22 @@ def test_an_administrator_may_export_screenings_the_team_lead_sees_them(engine, 
     add_screenings(engine, staff)
     result, _file = run_export(engine, staff.administrator, "screenings")
     assert result.rows == 5
+
+
+# --- the benchmark compares like with like -----------------------------------------------------------
+
+
+def test_benchmark_writers_stream_the_same_cells_from_the_database(engine, staff, tmp_path):
+    from bench import export_bench
+
+    log_requests(engine, staff, count=5)
+    rows = export_bench.run_export_list(engine, staff.team_lead, tmp_path / "app.xlsx")
+    assert rows == 5
+    assert export_bench.run_xlsxwriter(engine, staff.team_lead, tmp_path / "xlsxwriter.xlsx") == rows
+    assert export_bench.run_csv(engine, staff.team_lead, tmp_path / "rows.csv") == rows
+
+    def cells(path):
+        sheet = load_workbook(path).worksheets[0]
+        return [[(cell.value, cell.number_format, cell.quotePrefix) for cell in row] for row in sheet.iter_rows()]
+
+    assert cells(tmp_path / "app.xlsx") == cells(tmp_path / "xlsxwriter.xlsx")
