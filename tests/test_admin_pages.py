@@ -397,3 +397,32 @@ def test_the_export_holds_exactly_the_filtered_list(sqlite_engine, sqlite_staff)
     assert list(rows[0]) == [column.heading for column in shown.columns]
     assert len(rows) - 1 == len(shown.rows) == 1
     assert rows[1][list(rows[0]).index("Agencies present")] == "=HYPERLINK(\"x\")"  # text, not a formula
+
+
+def test_an_old_record_keeps_its_withdrawn_service_and_typed_prison(app_test, sqlite_engine, sqlite_staff, person):
+    with db.writing(sqlite_engine) as session:
+        saved = activities.log_activity(session, sqlite_staff.practitioner, activities.PrisonReleaseInput(
+            person.id, clock.today_in_london(), prison="HMP Nowhere", services_referred=["crisis_team"]))
+        [crisis] = [item for item in administration.list_codes(session, sqlite_staff.administrator, "onward_service")
+                    if item.code == "crisis_team"]
+        administration.set_code_active(session, sqlite_staff.administrator, crisis.id, crisis.version, False)
+    test = _activities_page(app_test, sqlite_staff.practitioner, query={"id": str(saved.id)})
+    assert not test.exception, test.exception
+    key = f"prison_release_{saved.id}_0"
+    assert test.multiselect(key=f"{key}_services_referred").value == ["crisis_team"]
+    assert test.text_input(key=f"{key}_prison").value == "HMP Nowhere"
+    assert test.selectbox(key=f"{key}_person").value == person.id
+    test.number_input(key=f"{key}_minutes_spent").set_value(45)
+    _click(test, "Save prison release liaison")
+    assert "Saved." in _texts(test)
+    with db.reading(sqlite_engine) as session:
+        edited = session.get(Activity, saved.id)
+    assert (edited.minutes_spent, edited.services_referred, edited.prison) == (45, "crisis_team", "HMP Nowhere")
+
+
+@pytest.mark.parametrize("record_id", ["abc", "１２", "-1", "999999"])
+def test_a_link_to_no_such_activity_says_so(app_test, sqlite_staff, record_id):
+    test = _activities_page(app_test, sqlite_staff.practitioner, query={"id": record_id})
+    assert not test.exception, test.exception
+    assert [error.value for error in test.error] == ["No such activity."]
+    assert not test.text_input
