@@ -9,6 +9,7 @@ from services.permissions import Permission
 from ui import instrument_form
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
+from ui.person_picker import clear_person_picker, person_picker
 
 user = require(Permission.SCREEN, title="Screening")
 engine = app_engine()
@@ -27,6 +28,7 @@ def start(operation, *args) -> None:
     except ServiceError as refused:
         st.error(" ".join(refused.errors.values()) if isinstance(refused, InputErrors) else str(refused))
         return
+    clear_person_picker("screening_person")
     st.query_params.from_dict({"id": str(draft.id)})
     st.rerun()
 
@@ -44,7 +46,23 @@ if screening_id is None:
             st.error("Choose a request first.")
         else:
             start(screening.start_from_request, chosen)
-    st.caption("To screen someone without a request, find them in People and start a screening from their record.")
+    st.subheader("Or screen someone without a request")
+    messages = FieldMessages()
+    choice = person_picker(engine, user, messages, key="screening_person", question="Who are you screening?",
+                           allow_nobody=False)
+    if choice.person_id is not None and st.button("Start screening for this person"):
+        start(screening.start_for_person, choice.person_id)
+    if choice.new_person is not None and st.button("Record this person and start screening"):
+        try:
+            with db.writing(engine) as session:
+                draft = screening.start_for_new_person(session, user, choice.new_person,
+                                                       confirm_not_duplicate=choice.confirm_new_person)
+        except InputErrors as refused:
+            messages.show(refused.errors)
+        else:
+            clear_person_picker("screening_person")
+            st.query_params.from_dict({"id": str(draft.id)})
+            st.rerun()
     st.stop()
 
 try:

@@ -14,7 +14,15 @@ from sqlmodel import Session
 
 from models import InstrumentResult, Person, Request, Screening, Site, User
 from models import validators as check
-from models.codes import CodeList, RequestStatus, ScreeningStatus, Urgency
+from models.codes import (
+    CodeList,
+    EthnicCategory,
+    GenderIdentity,
+    NhsNumberStatus,
+    RequestStatus,
+    ScreeningStatus,
+    Urgency,
+)
 from services import clock, code_lists, instruments, people, referrals, screening
 from services.permissions import Permission, require
 
@@ -54,10 +62,13 @@ class PersonRecord:
     referrals: list[referrals.ReferralRow]
 
 
-def open_record(session: Session, user: User, person_id: int) -> PersonRecord:
-    """The person's record for the screen; the view is audited (action "view_person")."""
+def open_record(session: Session, user: User, person_id: int, *, audited: bool = True) -> PersonRecord:
+    """The person's record for the screen. Opening it is audited (action "view_person", in a writing
+    session); a page redrawing a record it has already audited in the same browser session passes
+    `audited=False` and may read in a reading session."""
     require(user, Permission.VIEW_PEOPLE)
-    person = people.view_person(session, user, person_id)
+    person = people.view_person(session, user, person_id) if audited else people.person_in_team(session, user,
+                                                                                                   person_id)
     return PersonRecord(
         person=person,
         age_today=age_today(person.date_of_birth),
@@ -105,6 +116,27 @@ def score_history(session: Session, user: User, person_id: int) -> list[ScorePoi
         for row in session.execute(query)
         if row.instrument in instruments.INSTRUMENTS
     ]
+
+
+def details(record: PersonRecord) -> list[tuple[str, str]]:
+    """The person's details as (label, value) lines for the screen; values exactly as recorded."""
+    person = record.person
+    nhs = check.format_nhs_number(person.nhs_number) if person.nhs_number else (
+        NhsNumberStatus.label_of(person.nhs_number_status))
+    age = "" if record.age_today is None else f" (age {record.age_today})"
+    lines = [
+        ("Name", f"{person.given_name} {person.family_name}"),
+        ("Date of birth", (clock.format_date(person.date_of_birth) or "not recorded") + age),
+        ("NHS number", nhs),
+        ("PNC reference", person.pnc_reference or ""),
+        ("Custody reference", person.custody_reference or ""),
+        ("Gender identity", GenderIdentity.label_of(person.gender_identity)),
+        ("Ethnic category", EthnicCategory.label_of(person.ethnic_category)),
+        ("Preferred language", person.preferred_language or ""),
+        ("Communication needs", person.communication_needs or ""),
+        ("Last contact", clock.format_date(person.last_contact_on)),
+    ]
+    return [(name, value) for name, value in lines if value]
 
 
 def age_today(date_of_birth: date | None) -> int | None:

@@ -67,6 +67,8 @@ class ReferralRow:
     attendance: str
     outcome_on: date | None
     note: str
+    status_code: str = ""
+    attendance_code: str | None = None
 
 
 def _screening(session: Session, user: User, screening_id: int) -> Screening:
@@ -202,7 +204,8 @@ def _rows(session: Session, query) -> list[ReferralRow]:
             referral_id=referral.id, version=referral.version, screening_id=referral.screening_id,
             service=services.get(referral.service, referral.service), referred_on=referral.referred_on,
             status=ReferralStatus.label_of(referral.status), attendance=AttendanceCode.label_of(referral.attendance),
-            outcome_on=referral.outcome_on, note=referral.note or "",
+            outcome_on=referral.outcome_on, note=referral.note or "", status_code=referral.status,
+            attendance_code=referral.attendance,
         )
         for referral in session.scalars(query).all()
     ]

@@ -47,7 +47,7 @@ from models.codes import (
     ScreeningStatus,
 )
 from models.screening import NOTE_LIMIT, RECOMMENDATION_LIMIT
-from services import audit, clock, code_lists, instruments
+from services import audit, clock, code_lists, instruments, people
 from services.errors import Conflict, InputErrors, NotFound
 from services.permissions import Permission, has_permission, require, require_team
 
@@ -283,6 +283,16 @@ def start_for_person(session: Session, user: User, person_id: int) -> Screening:
     ).first()
     if existing is not None:
         return existing
+    return _new_draft(session, user, person.id, None, None)
+
+
+def start_for_new_person(
+    session: Session, user: User, new: people.NewPerson, *, confirm_not_duplicate: bool = False,
+) -> Screening:
+    """Record a new person (refusing bad values and unconfirmed likely duplicates) and start their draft,
+    in one transaction: either both exist afterwards or neither does."""
+    require(user, Permission.SCREEN)
+    person = people.create_person(session, user, new, confirm_not_duplicate=confirm_not_duplicate)
     return _new_draft(session, user, person.id, None, None)
 
 

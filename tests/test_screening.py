@@ -702,3 +702,22 @@ def test_requests_awaiting_screening_leave_out_screened_ones(engine, staff):
 def test_consent_and_risk_values_match_the_code_lists():
     # The service's messages and list labels rely on these codes.
     assert ConsentStatus.GIVEN == "given" and RiskLevel.MEDIUM == "medium"
+
+
+def test_a_new_person_and_their_draft_are_recorded_together_or_not_at_all(engine, staff):
+    from services.people import NewPerson
+
+    with db.writing(engine) as session:
+        new = NewPerson("Aoife", "Ní Bhriain", "02/03/1985", nhs_number_status="not_known")
+        draft = screening.start_for_new_person(session, staff.practitioner, new)
+    shown = view(engine, staff, draft.id)
+    assert shown.person.family_name == "Ní Bhriain" and shown.screening.request_id is None
+    with pytest.raises(InputErrors) as refusal, db.writing(engine) as session:  # a likely duplicate, not confirmed
+        screening.start_for_new_person(session, staff.practitioner,
+                                       NewPerson("Aoife", "Ni Bhriain", "02/03/1985", nhs_number_status="not_known"))
+    assert refusal.value.errors
+    with pytest.raises(InputErrors), db.writing(engine) as session:
+        screening.start_for_new_person(session, staff.practitioner, NewPerson("", "Nobody", "31/02/1990"))
+    with db.reading(engine) as session:
+        assert len(session.exec(select(Person)).all()) == 1
+        assert len(session.exec(select(Screening)).all()) == 1

@@ -343,3 +343,113 @@ def test_returning_to_the_page_shows_the_latest_saved_draft(app_test, sqlite_eng
     test.selectbox(key=key + "risk_to_others").select("none")
     test = click(test, "Save risk")
     assert "Risk saved." in texts(test)
+
+
+# --- starting from a person, and the person record page ----------------------------------------
+
+
+def test_a_screening_starts_for_a_person_found_with_the_picker(app_test, sqlite_engine, sqlite_staff):
+    person = make_person(sqlite_engine, sqlite_staff)
+    test = app_test(PAGE, sqlite_staff.practitioner).run()
+    test.text_input(key="screening_person_search").input("obri").run()
+    test = click(test, "Use this person")
+    test = click(test, "Start screening for this person")
+    assert not test.exception, test.exception
+    with db.reading(sqlite_engine) as session:
+        draft = session.exec(select(Screening)).one()
+    assert draft.person_id == person.id and draft.request_id is None
+    assert "Siôn O'Brien" in texts(test)
+
+
+def test_recording_a_new_person_to_screen_refuses_bad_input_and_keeps_it(app_test, sqlite_engine, sqlite_staff):
+    test = app_test(PAGE, sqlite_staff.practitioner).run()
+    test.radio(key="screening_person_mode").set_value("Record a new person").run()
+    test.text_input(key="screening_person_given").input("Zoë")
+    test.text_input(key="screening_person_family").input("Ng")
+    test.text_input(key="screening_person_born").input("29/02/2023")
+    test = click(test.run(), "Record this person and start screening")
+    assert any("2023 is not a leap year" in message for message in errors(test))
+    assert test.text_input(key="screening_person_given").value == "Zoë"
+    with db.reading(sqlite_engine) as session:
+        assert session.exec(select(Screening)).all() == []
+
+
+def person_with_history(engine, staff) -> tuple[int, int]:
+    draft_id = valid_screening(engine, staff)
+    with db.writing(engine) as session:
+        add_referral(session, staff.practitioner, draft_id, NewReferral("housing", _an_hour_ago()[0]))
+    complete(engine, staff, draft_id)
+    return stored(engine, draft_id).person_id, draft_id
+
+
+def test_the_person_record_shows_history_and_scores_and_audits_the_view_once(app_test, sqlite_engine,
+                                                                              sqlite_staff):
+    person_id, draft_id = person_with_history(sqlite_engine, sqlite_staff)
+    test = app_test(PEOPLE, sqlite_staff.practitioner, {"id": str(person_id)}).run()
+    assert not test.exception, test.exception
+    shown = texts(test)
+    assert "Name: Siôn O'Brien" in shown and "Date of birth: 11/05/1990" in shown
+    screenings = test.dataframe[0].value
+    assert list(screenings["PHQ-9 total"]) == [5] and list(screenings["Status"]) == ["Complete"]
+    assert list(test.dataframe[1].value["Service"]) == ["Housing"]
+    assert test.get("arrow_vega_lite_chart") or test.get("vega_lite_chart")
+    links = [link.label for link in test.get("page_link")]
+    assert any(label.startswith("R0") for label in links) and any("Open the screening" in label for label in links)
+    test.run()  # a redraw in the same browser session is not audited again
+    with db.reading(sqlite_engine) as session:
+        views = session.exec(select(AuditEvent).where(AuditEvent.action == "view_person")).all()
+    assert [(event.entity_id, event.user_id) for event in views] == [(person_id, sqlite_staff.practitioner.id)]
+
+
+def test_a_referral_is_followed_up_from_the_person_record(app_test, sqlite_engine, sqlite_staff):
+    person_id, _ = person_with_history(sqlite_engine, sqlite_staff)
+    test = app_test(PEOPLE, sqlite_staff.practitioner, {"id": str(person_id)}).run()
+    status = next(box for box in test.selectbox if box.label == "Status")
+    status.select("attended")
+    test = click(test, "Save referral update")
+    assert any("attended on time" in message for message in errors(test))  # attendance is missing
+    assert next(box for box in test.selectbox if box.label == "Status").value == "attended"
+    next(box for box in test.selectbox if box.label == "Attendance").select("5")
+    test = click(test, "Save referral update")
+    assert "Referral updated." in texts(test)
+    with db.reading(sqlite_engine) as session:
+        referral = session.exec(select(OnwardReferral)).one()
+    assert (referral.status, referral.attendance) == ("attended", "5")
+
+
+def test_a_referral_update_after_someone_elses_is_refused(app_test, sqlite_engine, sqlite_staff):
+    from services.referrals import ReferralUpdate, update_referral
+
+    person_id, _ = person_with_history(sqlite_engine, sqlite_staff)
+    test = app_test(PEOPLE, sqlite_staff.practitioner, {"id": str(person_id)}).run()
+    with db.writing(sqlite_engine) as session:
+        referral = session.exec(select(OnwardReferral)).one()
+        update_referral(session, sqlite_staff.second_practitioner, referral.id, referral.version,
+                        ReferralUpdate("declined"))
+    next(box for box in test.selectbox if box.label == "Status").select("accepted")
+    test = click(test, "Save referral update")
+    assert any("Changed by Sam Second" in message for message in errors(test))
+    test = click(test, "Reload this referral (discards your changes)")
+    assert next(box for box in test.selectbox if box.label == "Status").value == "declined"
+
+
+def test_a_screening_starts_from_the_person_record(app_test, sqlite_engine, sqlite_staff):
+    person = make_person(sqlite_engine, sqlite_staff)
+    test = app_test(PEOPLE, sqlite_staff.practitioner, {"id": str(person.id)}).run()
+    test = click(test, "Start a screening")
+    assert not test.exception, test.exception
+    with db.reading(sqlite_engine) as session:
+        draft = session.exec(select(Screening)).one()
+    assert draft.person_id == person.id
+    assert [header.value for header in test.subheader][0].startswith("1. Person and context")
+
+
+def test_people_page_finds_a_person_and_another_team_sees_nothing(app_test, sqlite_engine, sqlite_staff):
+    person = make_person(sqlite_engine, sqlite_staff)
+    test = app_test(PEOPLE, sqlite_staff.team_lead).run()
+    test.text_input(key="people_search").input("siôn").run()
+    test = click(test, "Use this person")
+    test = click(test, "Open their record")
+    assert "Name: Siôn O'Brien" in texts(test)
+    test = app_test(PEOPLE, sqlite_staff.other_team_practitioner, {"id": str(person.id)}).run()
+    assert errors(test) == ["No such record in your team."] and not test.dataframe
