@@ -575,7 +575,7 @@ def _write_section(
         if not changes:
             raise InputErrors({"amendment_reason": "Nothing in this section has changed, so there is nothing to "
                                                    "amend."})
-        session.flush()
+        flush_or_conflict(session, screening)
         problems = completion_problems(session, screening)
         if problems:
             raise CompletionRefused(problems)

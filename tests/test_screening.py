@@ -7,6 +7,8 @@ screening test modules.
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from models import AuditEvent, CodeItem, InstrumentResult, Person, Request, Screening, ScreeningAmendment
@@ -721,3 +723,34 @@ def test_a_new_person_and_their_draft_are_recorded_together_or_not_at_all(engine
     with db.reading(engine) as session:
         assert len(session.exec(select(Person)).all()) == 1
         assert len(session.exec(select(Screening)).all()) == 1
+
+
+# --- property: what is stored can always be recomputed ------------------------------------------
+
+
+@st.composite
+def instrument_answers(draw):
+    code = draw(st.sampled_from(["phq9", "gad7", "auditc", "bjmhs"]))
+    items = instruments.INSTRUMENTS[code].items
+    answers = {item.key: draw(st.one_of(st.none(), st.sampled_from(item.scores))) for item in items}
+    return code, answers
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(instrument_answers())
+def test_every_stored_result_recomputes_to_the_same_total_band_and_flags(engine, staff, drawn):
+    code, answers = drawn
+    with db.reading(engine) as session:
+        existing = session.exec(select(Screening)).first()
+    draft_id = existing.id if existing else start(engine, staff).id
+    save(engine, staff, draft_id, screening.save_instruments, Instruments(scored={code: InstrumentAnswers(answers)}))
+    stored = results_of(engine, draft_id).get(code)
+    if all(value is None for value in answers.values()):
+        assert stored is None
+        return
+    again = instruments.score(code, stored.answers)
+    assert (stored.total, stored.band, stored.flags, stored.complete) == (
+        again.total, again.band, list(again.flags), again.complete)
+    assert stored.answers == {key: value for key, value in answers.items() if value is not None}
+    assert stored.scoring_version == instruments.INSTRUMENTS[code].version
