@@ -42,14 +42,23 @@ def postgres_url() -> str | None:
     return DEFAULT_POSTGRES_URL
 
 
-def _postgres_engine(url: str, worker: str) -> Engine:
-    """Each pytest-xdist worker gets its own schema, so workers never see each other's rows."""
+def _schema_name(worker: str) -> str:
+    """Each test process gets its own schema, so concurrent runs never see each other's rows."""
+    return f"ldhub_test_{worker}_{os.getpid()}"
+
+
+def _drop_schema(url: str, schema_name: str, *, create_again: bool = False) -> None:
     base = db.create_database_engine(url)
-    schema_name = f"ldhub_test_{worker}"
     with base.begin() as connection:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+        if create_again:
+            connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
     base.dispose()
+
+
+def _postgres_engine(url: str, worker: str) -> Engine:
+    schema_name = _schema_name(worker)
+    _drop_schema(url, schema_name, create_again=True)
     return db.create_database_engine(url, search_path=schema_name)
 
 
@@ -69,6 +78,7 @@ def _postgres_session_engine(worker_id):
         return
     yield engine
     engine.dispose()
+    _drop_schema(url, _schema_name(worker_id))
 
 
 @pytest.fixture(scope="session")
