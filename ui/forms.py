@@ -6,6 +6,8 @@ call `slots.show(error.errors)`. Widget values stay as typed, because nothing re
 
 import streamlit as st
 
+from ui.format import plain
+
 
 class FieldMessages:
     def __init__(self) -> None:
@@ -20,9 +22,10 @@ class FieldMessages:
         for field, message in errors.items():
             slot = self._slots.get(field)
             if slot is None:
-                unplaced.append(message)
+                unplaced.append(plain(message))
             else:
-                slot.error(message, icon=":material/error:")
+                # Messages may quote what was typed; it must show as typed, never as markdown.
+                slot.error(plain(message), icon=":material/error:")
         if unplaced:
             st.error("\n\n".join(unplaced), icon=":material/error:")
         st.toast("Not saved: correct the fields marked in red.", icon=":material/error:")
