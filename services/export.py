@@ -11,7 +11,7 @@ The registry of lists lives in `services.export_lists`; this module is its one p
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -122,7 +122,16 @@ def _statement(session: Session, user: User, exportable: ExportableList, filters
 
 
 def _filters(exportable: ExportableList, filters):
-    return exportable.no_filters() if filters is None else filters
+    """The list's filters object; None is "no filters", a mapping sets only the filters it names."""
+    if filters is None:
+        return exportable.no_filters()
+    if isinstance(filters, Mapping):
+        values = exportable.filter_values(exportable.no_filters())
+        unknown = set(filters) - set(values)
+        if unknown:
+            raise InputErrors({"filters": f"{exportable.title} has no filter {sorted(unknown)[0]!r}."})
+        return exportable.filters_from({**values, **filters})
+    return filters
 
 
 # --- Export ------------------------------------------------------------------------------------

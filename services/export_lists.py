@@ -14,14 +14,16 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlmodel import Session
 
-from models import Site, User
+from models import CodeItem, OnwardReferral, Person, Site, User
 from models.activities import AudienceAgency
 from models.codes import (
     ActivityKind,
+    AttendanceCode,
     CodeList,
+    ReferralStatus,
     ReportType,
     RequestStatus,
     Role,
@@ -257,6 +259,94 @@ SCREENINGS = ExportableList(
 )
 
 
+# --- Onward referrals (services/referrals.py) ---------------------------------------------------
+# services/referrals.py lists a person's referrals as ORM rows (referrals_for_person); this is the
+# same selection and order as a Core select, checked against it by tests/test_export.py.
+
+
+@dataclass(frozen=True)
+class ReferralFilters:
+    person_id: int | None = None
+    service: str | None = None
+    status: str | None = None
+    referred_from: date | None = None
+    referred_to: date | None = None
+
+
+REFERRAL_COLUMNS = (
+    ExportColumn("referral_id", "Referral", ColumnKind.identifier),
+    ExportColumn("given_name", "Given name", ColumnKind.text),
+    ExportColumn("family_name", "Family name", ColumnKind.text),
+    ExportColumn("screening_id", "Screening", ColumnKind.identifier),
+    ExportColumn("service", "Service", ColumnKind.text),
+    ExportColumn("referred_on", "Referred on", ColumnKind.date),
+    ExportColumn("status", "Status", ColumnKind.text),
+    ExportColumn("attendance", "Attendance", ColumnKind.text),
+    ExportColumn("outcome_on", "Outcome on", ColumnKind.date),
+    ExportColumn("note", "Note", ColumnKind.text),
+)
+
+
+def _labels(column, codes):
+    return case({member.value: member.label for member in codes}, value=column, else_=column)
+
+
+def _referrals_select(_session: Session, user: User, filters: ReferralFilters) -> Select:
+    service = CodeItem.__table__.alias("service_item")
+    statement = (
+        select(
+            OnwardReferral.id.label("referral_id"),
+            Person.given_name.label("given_name"),
+            Person.family_name.label("family_name"),
+            OnwardReferral.screening_id.label("screening_id"),
+            func.coalesce(service.c.label, OnwardReferral.service).label("service"),
+            OnwardReferral.referred_on.label("referred_on"),
+            _labels(OnwardReferral.status, ReferralStatus).label("status"),
+            _labels(OnwardReferral.attendance, AttendanceCode).label("attendance"),
+            OnwardReferral.outcome_on.label("outcome_on"),
+            OnwardReferral.note.label("note"),
+        )
+        .select_from(OnwardReferral)
+        .join(Person, Person.id == OnwardReferral.person_id)
+        .outerjoin(service, and_(service.c.list_name == CodeList.ONWARD_SERVICE.value,
+                                 service.c.code == OnwardReferral.service))
+        .where(OnwardReferral.team_id == user.team_id)
+        .order_by(OnwardReferral.referred_on.desc(), OnwardReferral.id.desc())
+    )
+    if filters.person_id is not None:
+        statement = statement.where(OnwardReferral.person_id == filters.person_id)
+    if filters.service is not None:
+        statement = statement.where(OnwardReferral.service == filters.service)
+    if filters.status is not None:
+        statement = statement.where(OnwardReferral.status == filters.status)
+    if filters.referred_from is not None:
+        statement = statement.where(OnwardReferral.referred_on >= filters.referred_from)
+    if filters.referred_to is not None:
+        statement = statement.where(OnwardReferral.referred_on <= filters.referred_to)
+    return statement
+
+
+ONWARD_REFERRALS = ExportableList(
+    name="onward_referrals",
+    title="Onward referrals",
+    permission=Permission.VIEW_PEOPLE,
+    columns=REFERRAL_COLUMNS,
+    select=_referrals_select,
+    filters_type=ReferralFilters,
+    filter_fields=filter_fields_of(
+        ReferralFilters,
+        {"person_id": "Person (record number)", "service": "Service", "status": "Status",
+         "referred_from": "Referred from", "referred_to": "Referred to"},
+        choices={
+            "service": _code_choices(CodeList.ONWARD_SERVICE),
+            "status": _fixed([(status.value, status.label) for status in ReferralStatus]),
+        },
+    ),
+    order="Newest first (by date referred)",
+    id_column="referral_id",
+)
+
+
 # --- Audit log (services/audit_log.py) -------------------------------------------------------
 
 AUDIT_FILTER_LABELS = {
@@ -464,6 +554,7 @@ LISTS: dict[str, ExportableList] = {
     for exportable in (
         TRIAGE_QUEUE,
         SCREENINGS,
+        ONWARD_REFERRALS,
         CASELOAD_LIST,
         *ACTIVITY_LISTS,
         AUDIT_LOG,

@@ -672,3 +672,46 @@ def test_benchmark_writers_stream_the_same_cells_from_the_database(engine, staff
         return [[(cell.value, cell.number_format, cell.quotePrefix) for cell in row] for row in sheet.iter_rows()]
 
     assert cells(tmp_path / "app.xlsx") == cells(tmp_path / "xlsxwriter.xlsx")
+
+
+# --- onward referrals (services/referrals.py) ----------------------------------------------------
+
+
+def add_referrals(engine, staff) -> int:
+    from models import OnwardReferral
+
+    with db.writing(engine) as session:
+        person = add_person(session, staff.team)
+        someone_else = add_person(session, staff.team, given="Zoë", family="Nguyễn")
+        stranger = add_person(session, staff.other_team, given="Other", family="Team")
+        for index, (owner, team) in enumerate([(person, staff.team)] * 4 + [(someone_else, staff.team),
+                                                                              (stranger, staff.other_team)]):
+            session.add(OnwardReferral(team_id=team.id, person_id=owner.id, service="crisis_team",
+                                       referred_on=date(2026, 5, 1 + index % 3), status="attended" if index else "made",
+                                       attendance="5" if index else None, note=PAYLOADS[index]))
+        return person.id
+
+
+def test_referrals_export_equals_the_persons_referrals_on_screen(engine, staff):
+    from services import referrals
+
+    person_id = add_referrals(engine, staff)
+    with db.reading(engine) as session:
+        screen = referrals.referrals_for_person(session, staff.team_lead, person_id)
+    result, file = run_export(engine, staff.team_lead, "onward_referrals", {"person_id": person_id})
+    assert column_of(file, "Referral") == [str(row.referral_id) for row in screen]
+    assert column_of(file, "Status") == [row.status for row in screen]
+    assert column_of(file, "Attendance") == [row.attendance or None for row in screen]
+    assert column_of(file, "Note") == [row.note for row in screen]  # formula-like notes stay text
+    assert column_of(file, "Referred on") == [datetime.combine(row.referred_on, datetime.min.time())
+                                              for row in screen]
+    assert result.filters == (("Person (record number)", str(person_id)),)
+    assert run_export(engine, staff.team_lead, "onward_referrals")[0].rows == 5  # the team's, not the other's
+
+
+def test_filters_given_as_a_mapping_name_only_what_they_set(engine, staff):
+    with pytest.raises(InputErrors) as refused:
+        run_export(engine, staff.team_lead, "onward_referrals", {"nobody": 1})
+    assert "filters" in refused.value.errors
+    result, _file = run_export(engine, staff.team_lead, "triage_queue", {"urgencies": ("urgent",)})
+    assert dict(result.filters)["Status"] == "New, Allocated, In progress, Reopened"  # the default still applies
