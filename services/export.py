@@ -45,14 +45,20 @@ __all__ = [
     "ExportableList",
     "FilterField",
     "FilterKind",
+    "KpiPeriod",
     "column_sets",
     "count_rows",
     "delete_column_set",
     "export_list",
     "exportable_lists",
     "file_name",
+    "kpi_workbook",
+    "month_period",
     "preview_rows",
+    "quarter_period",
+    "recent_periods",
     "save_column_set",
+    "usable_columns",
 ]
 
 YIELD_PER = 2000

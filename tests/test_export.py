@@ -715,3 +715,12 @@ def test_filters_given_as_a_mapping_name_only_what_they_set(engine, staff):
     assert "filters" in refused.value.errors
     result, _file = run_export(engine, staff.team_lead, "triage_queue", {"urgencies": ("urgent",)})
     assert dict(result.filters)["Status"] == "New, Allocated, In progress, Reopened"  # the default still applies
+
+
+def test_every_lists_select_has_every_column_it_declares(engine, staff):
+    for exportable in export.LISTS.values():
+        user = staff.team_lead if exportable.may_see(staff.team_lead) else staff.administrator
+        with db.reading(engine) as session:
+            statement = exportable.select(session, user, exportable.no_filters())
+            assert set(exportable.column_keys()) <= set(statement.selected_columns.keys()), exportable.name
+            assert export.count_rows(session, user, exportable.name) >= 0
