@@ -93,7 +93,7 @@ problems: dict[str, dict[str, str]] = st.session_state.setdefault(k("problems"),
 amending = view.complete
 
 st.text(view.person_line)  # names as typed: never markdown
-st.caption(view.context_line)
+st.text(view.context_line)  # staff names and references: plain text too
 for flag in view.risk_flags:
     st.error(f"Risk flag: {flag}. Assess the risk to self now.", icon=":material/warning:")
 
