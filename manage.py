@@ -5,6 +5,7 @@
     python manage.py create-user                  prompts for everything, password included
     python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
     python manage.py retention-review             people past retention: counts and ids, no names
+    python manage.py bench [--sizes 10k,100k,1m] [--repeats N] [--postgres]   speed and memory by size
 """
 
 import argparse
@@ -104,8 +105,9 @@ def backup(arguments) -> None:
     destination = sqlite3.connect(target)
     try:
         # The online backup API copies a consistent snapshot even while others write; a file
-        # copy of a WAL database can miss committed pages still in the -wal file.
-        source.backup(destination, pages=1024)
+        # copy of a WAL database can miss committed pages still in the -wal file. One step:
+        # copying in slices restarts whenever someone writes, and never ends on a busy database.
+        source.backup(destination)
     finally:
         destination.close()
         source.close()
@@ -131,6 +133,23 @@ def retention_review(_arguments) -> None:
         print("To delete, an administrator approves them on the Retention review page.")
 
 
+def bench(arguments) -> None:
+    from bench import benchmark
+
+    benchmark.run(arguments.sizes, repeats=arguments.repeats, export_repeats=arguments.export_repeats,
+                  postgres=arguments.postgres, work_folder=arguments.keep_databases,
+                  command="python manage.py bench " + " ".join(arguments.given))
+
+
+def _sizes(text: str) -> list[int]:
+    from bench.report import parse_sizes
+
+    try:
+        return parse_sizes(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="manage.py", description="Liaison and Diversion hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,7 +164,18 @@ def main(argv: list[str] | None = None) -> None:
     backup_parser.set_defaults(run=backup)
     commands.add_parser("retention-review", help="list people past retention (ids, no names)").set_defaults(
         run=retention_review)
+    bench_parser = commands.add_parser("bench", help="measure pages, queries, export and demo data by size")
+    bench_parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000],
+                              help="requests per database, e.g. 10k,100k,1m (default 10k,100k)")
+    bench_parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (default 5)")
+    bench_parser.add_argument("--export-repeats", type=int, help="runs per export writer (default min(repeats, 3))")
+    bench_parser.add_argument("--postgres", action="store_true",
+                              help="also PostgreSQL, in a private schema of TEST_DATABASE_URL")
+    bench_parser.add_argument("--keep-databases", type=Path, metavar="FOLDER",
+                              help="write the SQLite databases here and keep them (for profiling)")
+    bench_parser.set_defaults(run=bench)
     arguments = parser.parse_args(argv)
+    arguments.given = list(sys.argv[1:] if argv is None else argv)[1:]
     try:
         arguments.run(arguments)
     except (db.DatabaseUnavailable, accounts.UnknownRoleInDatabase) as problem:

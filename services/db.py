@@ -57,7 +57,9 @@ def create_database_engine(url: str, *, search_path: str | None = None) -> Engin
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            parsed, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            hide_parameters=True,  # a logged database error must not carry names or notes
         )
         _configure_sqlite(engine)
         return engine
@@ -66,7 +68,7 @@ def create_database_engine(url: str, *, search_path: str | None = None) -> Engin
     connect_args: dict = {"connect_timeout": 5}
     if search_path:
         connect_args["options"] = f"-csearch_path={search_path}"
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
 
 
 @lru_cache(maxsize=8)

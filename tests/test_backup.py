@@ -144,13 +144,6 @@ def test_backup_refuses_to_overwrite_an_existing_file(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    raises=subprocess.TimeoutExpired,
-    strict=False,
-    reason="manage.py backup copies 1,024 pages a step; SQLite restarts an online backup whenever another "
-    "connection writes between steps, so a database over 4 MB with busy writers never finishes. "
-    "Fix: one step (`source.backup(destination)`, pages=-1) under WAL, which does not block writers.",
-)
 def test_backup_of_a_larger_database_finishes_while_writers_run(tmp_path):
     database, copy = tmp_path / "live.db", tmp_path / "backup.db"
     engine = _new_database(database)

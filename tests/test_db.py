@@ -102,3 +102,12 @@ def test_naive_times_are_refused(engine):
     with pytest.raises(Exception, match="naive"), db.writing(engine) as session:
         session.add(Team(name="Naive", created_at=datetime(2026, 1, 1, 12, 0)))
         session.flush()
+
+
+def test_logged_database_errors_carry_no_values(sqlite_engine):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as raised, db.writing(sqlite_engine) as session:
+        session.add(Team(name="Siobhán's team"))
+        session.add(Team(name="Siobhán's team"))
+    assert "Siobhán" not in str(raised.value)

@@ -18,14 +18,18 @@ class NavEntry:
     label: str
     icon: str
     permission: Permission
+    in_sidebar: bool = True  # pages about one record are reached from a list, not the sidebar
 
 
 PAGES: tuple[NavEntry, ...] = (
     NavEntry("app.py", "My work", ":material/home:", Permission.VIEW_HOME),
     NavEntry("pages/1_Triage_queue.py", "Triage queue", ":material/inbox:", Permission.VIEW_REQUESTS),
     NavEntry("pages/2_Log_request.py", "Log a request", ":material/add_call:", Permission.LOG_REQUEST),
+    NavEntry("pages/3_Request.py", "Request", ":material/description:", Permission.VIEW_REQUESTS, in_sidebar=False),
     NavEntry("pages/4_People.py", "People", ":material/group:", Permission.VIEW_PEOPLE),
     NavEntry("pages/5_Screening.py", "Screening", ":material/assignment:", Permission.SCREEN),
+    NavEntry("pages/6_Screening_summary.py", "Screening summary", ":material/print:", Permission.SCREEN,
+             in_sidebar=False),
     NavEntry("pages/7_Caseload.py", "Caseload", ":material/bar_chart:", Permission.VIEW_CASELOAD),
     NavEntry("pages/8_Activities.py", "Activities", ":material/event:", Permission.VIEW_ACTIVITIES),
     NavEntry("pages/9_Export.py", "Export", ":material/download:", Permission.EXPORT),
@@ -38,7 +42,8 @@ PAGES: tuple[NavEntry, ...] = (
 
 def visible_pages(user: User) -> list[NavEntry]:
     # A page file that is not in this checkout (a feature not yet built) is simply not listed.
-    return [entry for entry in PAGES if has_permission(user, entry.permission) and (ROOT / entry.path).exists()]
+    return [entry for entry in PAGES if entry.in_sidebar and has_permission(user, entry.permission)
+            and (ROOT / entry.path).exists()]
 
 
 def draw_sidebar(user: User, team_name: str, on_sign_out) -> None:
