@@ -49,7 +49,9 @@ with st.form("create_user"):
     team_id = st.selectbox("Team", list(team_names), format_func=team_names.get)
     messages.under("team_id")
     temporary_password = st.text_input(
-        "Temporary password", type="password", help="They must change it when they first sign in."
+        "Temporary password", type="password",
+        help="They must change it when they first sign in. Leave it empty for an account that signs in "
+        "only through single sign-on (an e-mail is then required).",
     )
     messages.under("temporary_password")
     if st.form_submit_button("Create user", type="primary"):

@@ -219,14 +219,21 @@ def _validate_new_user(session: Session, new: NewUser) -> dict[str, str]:
         errors["role"] = "Choose a role."
     if session.get(Team, new.team_id) is None:
         errors["team_id"] = "Choose a team."
-    problem = passwords.policy_problem(new.temporary_password, username)
-    if problem:
+    if _single_sign_on_only(new):
+        pass  # signs in through the organisation's identity provider; no password to guess
+    elif not new.temporary_password:
+        errors["temporary_password"] = "Enter a temporary password, or an e-mail for single sign-on only."  # noqa: S105
+    elif problem := passwords.policy_problem(new.temporary_password, username):
         errors["temporary_password"] = problem
     if new.email:
         taken = session.exec(select(User.id).where(func.lower(User.email) == new.email.strip().lower())).first()
         if taken:
             errors["email"] = "Another account already uses this e-mail address."
     return errors
+
+
+def _single_sign_on_only(new: NewUser) -> bool:
+    return not new.temporary_password and bool(new.email and new.email.strip())
 
 
 def create_user(session: Session, acting: User | None, new: NewUser, *, must_change_password: bool = True) -> User:
@@ -243,8 +250,8 @@ def create_user(session: Session, acting: User | None, new: NewUser, *, must_cha
         email=new.email.strip() if new.email else None,
         role=new.role,
         team_id=new.team_id,
-        password_hash=passwords.hash_password(new.temporary_password),
-        must_change_password=must_change_password,
+        password_hash=None if _single_sign_on_only(new) else passwords.hash_password(new.temporary_password),
+        must_change_password=must_change_password and not _single_sign_on_only(new),
         updated_by_id=acting.id if acting else None,
     )
     session.add(user)

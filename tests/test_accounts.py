@@ -183,3 +183,18 @@ def test_export_can_be_granted_to_one_practitioner(staff):
     assert not permissions.has_permission(staff.practitioner, Permission.EXPORT)
     staff.practitioner.can_export = True
     assert permissions.has_permission(staff.practitioner, Permission.EXPORT)
+
+
+def test_single_sign_on_only_account_has_no_password(engine, staff):
+    with db.writing(engine) as session:
+        user = accounts.create_user(session, staff.administrator, NewUser(
+            "sso.only", "Sso Only", Role.PRACTITIONER, staff.team.id, "", email="sso.only@nhs.net"))
+    assert user.password_hash is None and not user.must_change_password
+    with pytest.raises(SignInRefused):
+        _sign_in(engine, "sso.only", "")
+
+
+def test_no_password_and_no_email_is_refused(engine, staff):
+    with pytest.raises(InputErrors, match="single sign-on only"), db.writing(engine) as session:
+        accounts.create_user(session, staff.administrator,
+                             NewUser("nopass", "No Pass", Role.PRACTITIONER, staff.team.id, ""))
