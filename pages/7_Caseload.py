@@ -13,6 +13,7 @@ from services import caseload, clock, db
 from services.caseload import CaseloadFilters, Selection
 from services.permissions import Permission
 from ui import charts
+from ui.export_button import export_button
 from ui.guard import app_engine, require
 
 CACHE_SECONDS = 300
@@ -122,6 +123,7 @@ def requests_list(key: str, point: dict, filters: CaseloadFilters) -> None:
             shown_frame[column.key] = shown_frame[column.key].map(clock.format_datetime)
     shown_frame.columns = [column.heading for column in caseload.DRILLDOWN_COLUMNS]
     st.dataframe(shown_frame, hide_index=True, key=f"list_{key}")
+    export_button(user, "caseload_requests", (filters, selection), key=f"export_{key}")
 
 
 def chart_panel(key: str, frame, filters: CaseloadFilters) -> None:
