@@ -7,6 +7,7 @@ from services import code_lists, db, organisation, requests
 from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
 from services.requests import OPEN_STATUSES, RequestFilters
+from ui.export_button import export_button
 from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
 from ui.guard import app_engine, require
 from ui.query_filters import FilterBar, FilterKind, QueryFilter
@@ -99,6 +100,7 @@ def go_on(cursor) -> None:
 back, onward = st.columns(2)
 back.button("Previous page", on_click=go_back, disabled=len(cursors) == 1)
 onward.button("Next page", on_click=go_on, args=(page.next_cursor,), disabled=page.next_cursor is None)
+export_button(user, "triage_queue", filters)
 if chosen["from"] and chosen["to"] and chosen["from"] > chosen["to"]:
     st.warning(f"'Received from' ({format_date(chosen['from'])}) is after 'Received to'; nothing can match.")
 
