@@ -129,3 +129,11 @@ def test_nothing_is_built_or_audited_just_by_opening_the_page(app_test, sqlite_e
     choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
     with db.reading(sqlite_engine) as session:
         assert session.execute(select(AuditEvent).where(AuditEvent.action == "export")).first() is None
+
+
+def test_the_triage_queue_offers_its_export_to_those_who_may_export(app_test, sqlite_engine, sqlite_staff):
+    test = app_test("pages/1_Triage_queue.py", sqlite_staff.team_lead).run()
+    assert not test.exception
+    assert [button.label for button in test.get("download_button")] == ["Export this view"]
+    test = app_test("pages/1_Triage_queue.py", sqlite_staff.practitioner).run()
+    assert not test.exception and list(test.get("download_button")) == []
