@@ -32,12 +32,13 @@ class Person(PersonBase, table=True):
         Index("ix_person_team_nhs_number", "team_id", "nhs_number", unique=True),
         # Name keys are searched by prefix while someone types. SQLite answers a prefix as a range
         # on these indexes; PostgreSQL answers LIKE 'prefix%' on text_pattern_ops whatever the
-        # database's collation.
-        Index("ix_person_team_family_key", "team_id", "family_name_key",
+        # database's collation. The other name key rides along in each of these three indexes so
+        # that the search and the duplicate check filter and rank from the index alone.
+        Index("ix_person_team_family_key", "team_id", "family_name_key", "given_name_key",
               postgresql_ops={"family_name_key": "text_pattern_ops"}),
-        Index("ix_person_team_given_key", "team_id", "given_name_key",
+        Index("ix_person_team_given_key", "team_id", "given_name_key", "family_name_key",
               postgresql_ops={"given_name_key": "text_pattern_ops"}),
-        Index("ix_person_team_date_of_birth", "team_id", "date_of_birth"),
+        Index("ix_person_team_date_of_birth", "team_id", "date_of_birth", "family_name_key", "given_name_key"),
         Index("ix_person_team_pnc_reference", "team_id", "pnc_reference"),
         Index("ix_person_team_custody_reference", "team_id", "custody_reference"),
     )

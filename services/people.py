@@ -164,51 +164,57 @@ def search_people(session: Session, user: User, text: str, limit: int = SEARCH_L
     if len(typed) < MINIMUM_SEARCH_LENGTH:
         return []
     team = Person.team_id == user.team_id
-    found: dict[int, tuple[int, Person, str]] = {}
+    # id -> (rank, family key, given key, reason): lookups read ids and keys only (from the
+    # indexes); the few people shown are loaded at the end.
+    found: dict[int, tuple[int, str, str, str]] = {}
+    keyed = (Person.id, Person.family_name_key, Person.given_name_key)
 
-    def offer(people, rank: int, reason: str) -> None:
-        for person in people:
-            if person.id not in found or found[person.id][0] > rank:
-                found[person.id] = (rank, person, reason)
+    def offer(rows, rank: int, reason: str) -> None:
+        for person_id, family_key, given_key in rows:
+            if person_id not in found or found[person_id][0] > rank:
+                found[person_id] = (rank, family_key, given_key, reason)
 
     nhs = _as_nhs_number(typed)
     if nhs:
-        offer(session.exec(select(Person).where(team, Person.nhs_number == nhs)).all(), 0, "NHS number")
+        offer(session.execute(select(*keyed).where(team, Person.nhs_number == nhs)).all(), 0, "NHS number")
     if _ASCII_DIGIT.search(typed) and len(typed) <= REFERENCE_LIMIT:
         variants = list({typed, typed.upper(), typed.lower()})
-        query = select(Person).where(
-            team, or_(Person.pnc_reference.in_(variants), Person.custody_reference.in_(variants))
-        ).limit(CANDIDATE_LIMIT)
-        offer(session.exec(query).all(), 1, MATCHED_REFERENCE)
+        for reference in (Person.pnc_reference, Person.custody_reference):  # one index each, not an OR
+            query = select(*keyed).where(team, reference.in_(variants)).limit(CANDIDATE_LIMIT)
+            offer(session.execute(query).all(), 1, MATCHED_REFERENCE)
 
     born_on, name_text = _split_query(typed)
     tokens = search_tokens(name_text)
     if born_on is not None:
-        query = select(Person).where(team, Person.date_of_birth == born_on).limit(CANDIDATE_LIMIT)
-        for person in session.exec(query).all():
-            words = f"{person.given_name_key} {person.family_name_key}".split()
+        query = select(*keyed).where(team, Person.date_of_birth == born_on).limit(CANDIDATE_LIMIT)
+        for row in session.execute(query).all():
+            words = f"{row.given_name_key} {row.family_name_key}".split()
             if all(_loosely_matches(token, words) for token in tokens):
-                offer([person], 2, f"{MATCHED_DATE_OF_BIRTH} and {MATCHED_NAME}" if tokens else MATCHED_DATE_OF_BIRTH)
+                offer([row], 2, f"{MATCHED_DATE_OF_BIRTH} and {MATCHED_NAME}" if tokens else MATCHED_DATE_OF_BIRTH)
     elif tokens and not nhs:
-        # One typed word must begin the given or the family name (the index finds those); every
-        # typed word must begin some word of the name ("ap daf" finds "ap Dafydd"). All of it
-        # is in SQL, so that the limit never hides a match.
+        # Every typed word must begin some word of the name ("ap daf" finds "ap Dafydd"), and
+        # one of them the given or the family name: one indexed range per such word and name
+        # part (an OR of ranges would be read as a scan), each carrying every word's condition
+        # so that the limit never hides a better match. Single letters only narrow.
         keys = (Person.family_name_key, Person.given_name_key)
-        begins_a_name = or_(*(_prefix(session, key, token) for token in tokens for key in keys))
         each_begins_a_word = [
             or_(*(condition for key in keys for condition in (_prefix(session, key, token), key.like(f"% {token}%"))))
             for token in tokens
         ]
-        query = select(Person).where(team, begins_a_name, *each_begins_a_word).limit(CANDIDATE_LIMIT)
         typed_key = " ".join(tokens)
-        for person in session.exec(query).all():
-            exact = typed_key in (f"{person.given_name_key} {person.family_name_key}",
-                                  f"{person.family_name_key} {person.given_name_key}")
-            offer([person], 3 if exact else 4, MATCHED_NAME)
+        drivers = [token for token in tokens if len(token) > 1] or tokens
+        for token in drivers:
+            for key in keys:
+                query = select(*keyed).where(team, _prefix(session, key, token), *each_begins_a_word)
+                for row in session.execute(query.limit(CANDIDATE_LIMIT)).all():
+                    exact = typed_key in (f"{row.given_name_key} {row.family_name_key}",
+                                          f"{row.family_name_key} {row.given_name_key}")
+                    offer([row], 3 if exact else 4, MATCHED_NAME)
 
-    ranked = sorted(found.values(), key=lambda item: (item[0], item[1].family_name_key, item[1].given_name_key,
-                                                       item[1].id))
-    return [_match(person, (reason,)) for _rank, person, reason in ranked[:limit]]
+    ranked = sorted(found.items(), key=lambda item: (*item[1][:3], item[0]))[:limit]
+    loaded = {person.id: person for person in session.exec(
+        select(Person).where(Person.id.in_([person_id for person_id, _ in ranked]))).all()}
+    return [_match(loaded[person_id], (reason,)) for person_id, (_rank, _f, _g, reason) in ranked]
 
 
 # --- Likely duplicates ------------------------------------------------------------------------
@@ -248,8 +254,9 @@ def find_likely_duplicates(
     found: dict[int, tuple[Person, list[str]]] = {}
 
     def offer(person: Person, reason: str) -> None:
-        if person.id != exclude_person_id:
-            found.setdefault(person.id, (person, []))[1].append(reason)
+        reasons = found.setdefault(person.id, (person, []))[1] if person.id != exclude_person_id else [reason]
+        if reason not in reasons:
+            reasons.append(reason)
 
     if number:
         for person in session.exec(select(Person).where(team, Person.nhs_number == number)).all():
@@ -263,17 +270,25 @@ def find_likely_duplicates(
     if has_name:
         # Without a date of birth on one side, a name that is the same once normalised (in
         # either order) is still worth a second look.
+        # Compared by their keys (names_similar reads a key as it reads the name), read from the
+        # family-name index alone; only the few similar people are loaded.
         family_key, given_key = name_key(family_name), name_key(given_name)
-        same_name = or_(
+        undated = Person.date_of_birth.is_(None) if born_on is not None else true()
+        similar_ids = []
+        verdicts: dict[tuple[str, str], bool] = {}  # a common family name repeats its given names
+        for same_name in (
             Person.family_name_key == family_key,
             and_(Person.family_name_key == given_key, Person.given_name_key == family_key),  # swapped
-        )
-        query = select(Person).where(
-            team, same_name, Person.date_of_birth.is_(None) if born_on is not None else true()
-        ).limit(SAME_NAME_LIMIT)
-        for person in session.exec(query).all():
-            if names_similar(given_name, family_name, person.given_name, person.family_name):
-                offer(person, SIMILAR_NAME_NO_DATE_OF_BIRTH)
+        ):
+            query = select(Person.id, Person.given_name_key, Person.family_name_key).where(team, same_name, undated)
+            for row in session.execute(query.limit(SAME_NAME_LIMIT)).all():
+                pair = (row.given_name_key, row.family_name_key)
+                if pair not in verdicts:
+                    verdicts[pair] = names_similar(given_name, family_name, *pair)
+                if verdicts[pair]:
+                    similar_ids.append(row.id)
+        for person in session.exec(select(Person).where(Person.id.in_(similar_ids))).all() if similar_ids else ():
+            offer(person, SIMILAR_NAME_NO_DATE_OF_BIRTH)
     return [_match(person, tuple(reasons)) for person, reasons in found.values()]
 
 
