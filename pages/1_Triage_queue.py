@@ -8,7 +8,7 @@ from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
 from services.requests import OPEN_STATUSES, RequestFilters
 from ui.export_button import export_button
-from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
+from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plain
 from ui.guard import app_engine, require
 from ui.query_filters import FilterBar, FilterKind, QueryFilter
 
@@ -64,7 +64,7 @@ with db.reading(engine) as session:
 
 notice = st.session_state.pop(NOTICE, None)
 if notice:
-    st.success(notice, icon=":material/check_circle:")
+    st.success(plain(notice), icon=":material/check_circle:")
 start = (len(cursors) - 1) * requests.PAGE_SIZE
 st.caption(f"{total:,} requests match · showing {start + 1 if page.rows else 0:,}–{start + len(page.rows):,} · "
            "soonest due first · the clock runs until the first response")
@@ -111,7 +111,7 @@ def act(success, operation, *args) -> None:
         with db.writing(engine) as session:
             done = operation(session, user, *args)
     except (InputErrors, Conflict, NotFound, PermissionDenied) as refused:
-        st.error(" ".join(refused.errors.values()) if isinstance(refused, InputErrors) else str(refused))
+        st.error(plain(" ".join(refused.errors.values()) if isinstance(refused, InputErrors) else str(refused)))
         return
     st.session_state[NOTICE] = success(done)
     st.rerun()

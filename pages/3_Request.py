@@ -7,7 +7,7 @@ from models.requests import SUMMARY_LIMIT
 from services import clock, code_lists, db, people, requests
 from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
-from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
+from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plain
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.nav import ROOT
@@ -46,12 +46,12 @@ def act(success: str, operation, *args, messages: FieldMessages | None = None) -
             operation(session, user, request.id, shown_version, *args)
     except InputErrors as refused:
         if messages is None:
-            st.error(" ".join(refused.errors.values()))
+            st.error(plain(" ".join(refused.errors.values())))
         else:
             messages.show(refused.errors)
         return
     except (Conflict, NotFound, PermissionDenied) as refused:
-        st.error(str(refused))
+        st.error(plain(str(refused)))
         return
     st.session_state[NOTICE] = success
     st.rerun()
@@ -60,7 +60,7 @@ def act(success: str, operation, *args, messages: FieldMessages | None = None) -
 st.title(f"Request {request.reference}")
 notice = st.session_state.pop(NOTICE, None)
 if notice:
-    st.success(notice, icon=":material/check_circle:")
+    st.success(plain(notice), icon=":material/check_circle:")
 st.markdown(f"**{RequestStatus.label_of(status)}** · {Urgency.label_of(request.urgency)} · received "
             f"{format_datetime(request.received_at)} · due {format_datetime(request.due_at)}")
 if detail.clock:

@@ -4,6 +4,7 @@ Refused input shows a message next to the field, writes nothing and keeps what w
 clock is fixed at NOW (12:00 on 10/03/2026, London and UTC alike).
 """
 
+import re
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -38,8 +39,13 @@ def labelled(test, kind: str, label: str):
     return found[0]
 
 
+def unescaped(text: str) -> str:
+    """What a person reads: alerts escape markdown characters so that typed text shows as typed."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
 def errors(test) -> str:
-    return " | ".join(element.value for element in test.error)
+    return " | ".join(unescaped(element.value) for element in test.error)
 
 
 def texts(test) -> str:
@@ -88,7 +94,7 @@ def test_log_a_request_about_a_new_person(app_test, sqlite_engine, sqlite_staff)
     fill_request(test, sqlite_staff, log_received_time=time(11, 40))
     button(test, "Log request").click().run()
     assert not test.exception and not test.error, errors(test)
-    assert "Logged R-2026-000001" in test.success[0].value
+    assert "Logged R-2026-000001" in unescaped(test.success[0].value)
     with db.reading(sqlite_engine) as session:
         request = session.exec(select(Request)).one()
         person = session.get(Person, request.person_id)
@@ -254,7 +260,7 @@ def test_the_queue_shows_the_clock_and_a_team_lead_allocates(app_test, sqlite_en
     labelled(test, "selectbox", "Allocate to").set_value(sqlite_staff.second_practitioner.id).run()
     button(test, "Allocate").click().run()
     assert not test.error, errors(test)
-    assert f"{overdue.reference} allocated to Sam Second" in test.success[0].value
+    assert f"{overdue.reference} allocated to Sam Second" in unescaped(test.success[0].value)
     with db.reading(sqlite_engine) as session:
         assert session.get(Request, overdue.id).allocated_to_id == sqlite_staff.second_practitioner.id
     assert test.dataframe[0].value["Allocated to"][0] == "Sam Second"
@@ -311,13 +317,13 @@ def test_answer_close_and_reopen(app_test, sqlite_engine, sqlite_staff):
     assert any(link.value == "Start a screening" and link.proto.query_string == f"request={request.id}"
                for link in test.get("page_link")) or not (ROOT / "pages/5_Screening.py").exists()
     button(test, "Allocate to me").click().run()
-    assert "Allocated to you." in test.success[0].value
+    assert "Allocated to you." in unescaped(test.success[0].value)
     labelled(test, "selectbox", "How the response was given").set_value("02")
     labelled(test, "text_area", "Advice given or action agreed").input("Advised custody to call the crisis team.")
     assert test.time_input(key="respond_time").value == time(12, 0)  # now, by default
     button(test, "Record first response").click().run()
     assert not test.error, errors(test)
-    assert "First response recorded." in test.success[0].value
+    assert "First response recorded." in unescaped(test.success[0].value)
     timeline = test.dataframe[0].value
     assert list(timeline["What"]) == ["Received", "Allocated", "First response", "In progress"]
     labelled(test, "selectbox", "Closure reason").set_value("advice_given")
