@@ -391,3 +391,43 @@ def test_opening_a_request_audits_the_person_view(app_test, sqlite_engine, sqlit
         rows = session.exec(select(AuditEvent.action).where(AuditEvent.user_id == sqlite_staff.team_lead.id)).all()
     assert sorted(rows) == ["view_person", "view_request"]
 
+
+
+def test_a_team_lead_moves_all_of_one_practitioners_open_requests(app_test, sqlite_engine, sqlite_staff):
+    made = [log_via_service(sqlite_engine, sqlite_staff, received_time=time(11, minute)) for minute in range(3)]
+    for request in made:
+        with db.writing(sqlite_engine) as session:
+            requests.allocate(session, sqlite_staff.team_lead, request.id, None, sqlite_staff.practitioner.id)
+    test = app_test(QUEUE, sqlite_staff.team_lead).run()
+    labelled(test, "selectbox", "Move the open requests of").set_value(sqlite_staff.practitioner.id).run()
+    test.multiselect[-1].set_value([sqlite_staff.second_practitioner.id]).run()
+    button(test, "Move requests").click().run()
+    assert not test.error, errors(test)
+    assert "3 open requests moved." in unescaped(test.success[0].value)
+    with db.reading(sqlite_engine) as session:
+        owners = {session.get(Request, request.id).allocated_to_id for request in made}
+    assert owners == {sqlite_staff.second_practitioner.id}
+
+
+# --- Filters kept in the URL (ui/query_filters.py, pure parts) -----------------------------
+
+
+def test_query_filters_parse_what_the_app_wrote_and_drop_anything_else():
+    from ui.query_filters import FilterKind, QueryFilter, encode, parse
+
+    filters = [
+        QueryFilter("site", FilterKind.INTS, choices={1, 2}),
+        QueryFilter("status", FilterKind.TEXTS, default=("new", "allocated"), choices={"new", "allocated", "closed"}),
+        QueryFilter("who", FilterKind.TEXT, default="any"),
+        QueryFilter("from", FilterKind.DATE),
+        QueryFilter("mine", FilterKind.BOOL),
+    ]
+    values = {"site": (2,), "status": (), "who": "7", "from": date(2026, 3, 1), "mine": True}
+    query = encode(filters, values)
+    assert query == {"site": ["2"], "status": [""], "who": ["7"], "from": ["2026-03-01"], "mine": ["1"]}
+    assert parse(filters, query) == values
+    assert encode(filters, parse(filters, {})) == {}  # defaults stay out of the URL
+    hostile = {"site": ["2", "3", "1;DROP", "１"], "status": ["closed", "<script>"], "from": ["31/02/2026"],
+               "who": ["x" * 500]}
+    assert parse(filters, hostile) == {"site": (2,), "status": ("closed",), "who": "any", "from": None,
+                                       "mine": False}
