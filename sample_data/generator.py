@@ -412,6 +412,12 @@ class _NhsNumbers:
         return None
 
 
+@lru_cache(maxsize=8192)
+def _scored(code: str, answers: tuple[tuple[str, int], ...]) -> Score:
+    # Many people give the same answers (all "not at all", say), so each pattern is scored once.
+    return score(code, dict(answers))
+
+
 def _years_before(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year - years)
@@ -1144,17 +1150,17 @@ class _History:
             answers = self._answers("phq9", mood)
             self_harm = 1.2 if "suicide_self_harm" in vulnerabilities else 0.5
             answers["item9"] = self._answers("phq9", mood * self_harm, skip=8)["item9"]
-            scores.append(score("phq9", answers))
+            scores.append(_scored("phq9", tuple(answers.items())))
         if rng.random() < 0.6:
-            scores.append(score("gad7", self._answers("gad7", mood)))
+            scores.append(_scored("gad7", tuple(self._answers("gad7", mood).items())))
         if rng.random() < (0.9 if "alcohol" in vulnerabilities else 0.45):
-            audit_c = score("auditc", self._answers("auditc", drinking))
+            audit_c = _scored("auditc", tuple(self._answers("auditc", drinking).items()))
             scores.append(audit_c)
             if needs_full_audit(audit_c):  # the full AUDIT carries the first three answers over
                 rest = self._answers("audit", drinking * 0.75, skip=3)  # harm and dependence are rarer than drinking
-                scores.append(score("audit", {**audit_c.answers, **rest}))
+                scores.append(_scored("audit", (*audit_c.answers.items(), *rest.items())))
         if not child and rng.random() < 0.25:
-            scores.append(score("bjmhs", self._answers("bjmhs", mood * 0.9)))
+            scores.append(_scored("bjmhs", tuple(self._answers("bjmhs", mood * 0.9).items())))
         return scores
 
     def _outcome(self, vulnerabilities: list[str]) -> str:
@@ -1337,9 +1343,15 @@ def generate(
     """Write the demo team, its accounts and `years` of history ending at `now` into an empty database.
 
     Every demo account signs in with `demo_password`. The same `seed` and `now` write the same
-    rows. Raises DatabaseNotEmpty when the database already has a team, and ValueError for a
-    password the policy refuses.
+    rows. `progress(stage, done, total)` is called as each chunk of requests is handed to the
+    writer. The team and accounts commit first, then each chunk in its own transaction: a failure
+    part-way leaves what was written, so start again from an empty database.
+
+    Raises DatabaseNotEmpty when the database already has a team, and ValueError for a password the
+    policy refuses or a history of no length.
     """
+    if requests < 0 or years <= 0:
+        raise ValueError(f"Cannot write {requests} requests over {years} years.")
     started = time.perf_counter()
     now = (now or clock.now()).astimezone(UTC)
     start = now - timedelta(days=years * DAYS_IN_A_YEAR)

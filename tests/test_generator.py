@@ -176,6 +176,23 @@ def test_every_time_is_in_the_past_and_in_order(generated):
     assert reports and all(requested_on <= provided_on for requested_on, provided_on in reports)
 
 
+def test_values_are_stored_as_the_app_stores_them(generated):
+    """Rows written straight through the driver must read back, sort and compare like the app's own."""
+    engine, _, _ = generated
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT received_at, prison_release_on FROM request "
+                                         "WHERE prison_release_on IS NOT NULL")).first()  # fmt: skip
+    if engine.dialect.name == "sqlite":  # SQLAlchemy's own text forms for the UTC time and the date
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", stored.received_at)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", stored.prison_release_on)
+    else:
+        assert stored.received_at.utcoffset() is not None
+    with db.reading(engine) as session:
+        request = session.get(Request, 1)
+        assert request.received_at.tzinfo is not None and request.version == 1
+        assert session.get(InstrumentResult, 1).answers  # JSON reads back as a mapping
+
+
 def test_references_are_unique_and_built_from_the_real_id(generated):
     engine, _, _ = generated
     rows = _rows(engine, select(Request.id, Request.reference, Request.received_at))
@@ -271,10 +288,13 @@ def test_a_second_run_refuses_a_database_that_has_data(generated):
     assert _count(engine, Request) == REQUESTS
 
 
-def test_a_password_the_policy_refuses_is_refused(generated):
+def test_a_weak_password_or_an_empty_history_is_refused(generated):
     engine, _, _ = generated
     with pytest.raises(ValueError, match="Demo password refused"):
         generate(engine, requests=10, demo_password="short", now=NOW)
+    with pytest.raises(ValueError, match="over 0 years"):
+        generate(engine, requests=10, demo_password=PASSWORD, years=0, now=NOW)
+    assert _count(engine, Request) == REQUESTS
 
 
 def _fingerprint(engine: Engine) -> str:
