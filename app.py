@@ -29,10 +29,11 @@ if requests is not None:
         st.caption("No open requests are allocated to you.")
     for row in requests:
         line = st.container(border=True)
-        line.markdown(
-            f"{RAG_SYMBOLS[row.clock.rag]} · **{row.reference}** · {row.request_type} · "
-            f"time left {format_duration(row.clock.time_left)} (due {format_datetime(row.due_at)})"
+        state = (
+            f"{RAG_SYMBOLS[row.clock.rag]} · time left {format_duration(row.clock.time_left)}"
+            if row.clock else "✅ First response given"
         )
+        line.markdown(f"{state} · **{row.reference}** · {row.request_type} · due {format_datetime(row.due_at)}")
         line.text(row.person)  # st.text: names are shown as typed, never as markdown
         line.page_link("pages/3_Request.py", label="Open request", query_params={"id": row.request_id})
 

@@ -52,7 +52,7 @@ def _demo_password() -> str:
 
 
 def seed_demo(arguments) -> None:
-    from sample_data.generator import generate
+    from sample_data.generator import DatabaseNotEmpty, generate
 
     engine = db.get_engine()
     with db.reading(engine) as session:
@@ -62,8 +62,11 @@ def seed_demo(arguments) -> None:
         print("Demo data already present; nothing added.")
     else:
         started = time.perf_counter()
-        summary = generate(engine, requests=arguments.requests, demo_password=password,
-                           progress=_print_progress)
+        try:
+            summary = generate(engine, requests=arguments.requests, demo_password=password,
+                               progress=_print_progress)
+        except DatabaseNotEmpty as refusal:
+            raise SystemExit(str(refusal)) from None
         print(f"\nDemo data written in {time.perf_counter() - started:.1f} s: {summary}")
     print("Demo accounts: admin, lead, practitioner (and more practitioners), password:", password)
 

@@ -9,7 +9,8 @@ from models import Person, Request, Screening, User
 from models.codes import OPEN_REQUEST_STATUSES, RequestType, ScreeningStatus
 from services import clock, settings
 from services.permissions import Permission, has_permission, require
-from services.response_clock import ClockReading, read_clock
+from services.requests import response_clock
+from services.response_clock import ClockReading
 
 MY_WORK_LIMIT = 50
 
@@ -22,7 +23,7 @@ class OpenRequestRow:
     person: str
     received_at: datetime
     due_at: datetime
-    clock: ClockReading
+    clock: ClockReading | None  # None once a first response stopped the clock
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def my_open_requests(session: Session, user: User) -> list[OpenRequestRow]:
             person=f"{given} {family}" if given else "General advice (no person)",
             received_at=request.received_at,
             due_at=request.due_at,
-            clock=read_clock(request.received_at, request.due_at, now, amber),
+            clock=response_clock(request.received_at, request.due_at, request.first_response_at,
+                                 request.status, now, amber),
         )
         for request, given, family in session.exec(query).all()
     ]
@@ -100,7 +102,10 @@ def team_counts(session: Session, user: User) -> TeamCounts | None:
     unallocated = session.exec(
         select(func.count()).select_from(Request).where(open_in_team, Request.allocated_to_id.is_(None))
     ).one()
+    # Overdue as the triage queue counts it: the clock stops at the first response.
     overdue = session.exec(
-        select(func.count()).select_from(Request).where(open_in_team, Request.due_at < clock.now())
+        select(func.count()).select_from(Request).where(
+            open_in_team, Request.first_response_at.is_(None), Request.due_at < clock.now()
+        )
     ).one()
     return TeamCounts(unallocated=unallocated, overdue=overdue)
