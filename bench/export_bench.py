@@ -4,6 +4,7 @@ Run from the repository root:
 
     python -m bench.export_bench [ROWS ...]            (default 1000 10000 100000; SQLite)
     python -m bench.export_bench --database-url postgresql+psycopg://… 1000 10000
+                                                        (in a schema of its own, dropped first)
 
 For each size a fresh database gets that many requests from the demo generator
 (sample_data.generator; a plain bulk insert when it is not there), and the whole triage queue
@@ -66,13 +67,24 @@ DEMO_PASSWORD = "benchmark demo password"  # noqa: S105 (a throw-away benchmark 
 # --- The database ---------------------------------------------------------------------------------
 
 
+BENCH_SCHEMA = "ldhub_export_bench"  # on PostgreSQL the benchmark keeps to a schema of its own
+
+
+def bench_engine(url: str) -> Engine:
+    if url.startswith("postgresql"):
+        return db.create_database_engine(url, search_path=BENCH_SCHEMA)
+    return db.create_database_engine(url)
+
+
 def prepare_database(url: str, requests: int) -> None:
     """An empty schema filled with `requests` requests (and their people, screenings, referrals)."""
-    engine = db.create_database_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
+    if url.startswith("postgresql"):
+        base = db.create_database_engine(url)
+        with base.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{BENCH_SCHEMA}" CASCADE'))
+            connection.execute(text(f'CREATE SCHEMA "{BENCH_SCHEMA}"'))
+        base.dispose()
+    engine = bench_engine(url)
     SQLModel.metadata.create_all(engine)
     with db.writing(engine) as session:
         schema.seed_code_lists(session)
@@ -195,7 +207,7 @@ def peak_rss_kib() -> int:
 
 def measure_once(url: str, writer: str, traced: bool) -> dict:
     """One export in this process: seconds, rows, peak RSS above the start, and (traced) Python peak."""
-    engine = db.create_database_engine(url)
+    engine = bench_engine(url)
     user = team_lead(engine)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"export.{'csv' if writer == 'csv' else 'xlsx'}"
