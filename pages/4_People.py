@@ -8,6 +8,7 @@ from models import codes
 from services import clock, db, people, person_record, referrals, screening
 from services.errors import Conflict, InputErrors, ServiceError
 from services.permissions import Permission, has_permission
+from ui.export_button import export_button
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.person_picker import clear_person_picker, person_picker
@@ -84,6 +85,7 @@ shown = ("screened_at", "status", "site", "practitioner", "phq9_total", "gad7_to
 headings = {column.key: column.heading for column in record.screening_columns}
 st.dataframe([{headings[key]: clock.format_datetime(row[key]) if key == "screened_at" else row[key] for key in shown}
               for row in record.screenings], hide_index=True)
+export_button(user, "screenings", {"person_id": person_id}, columns=list(shown), key="export_screenings")
 for row in record.screenings:
     when = clock.format_datetime(row["screened_at"]) or "an undated draft"
     st.page_link("pages/5_Screening.py", label=f"Open the screening of {when} ({row['status'].lower()})",
@@ -106,6 +108,8 @@ if record.referrals:
     st.dataframe([{"Service": row.service, "Referred on": clock.format_date(row.referred_on), "Status": row.status,
                    "Attendance": row.attendance, "Outcome on": clock.format_date(row.outcome_on), "Note": row.note}
                   for row in record.referrals], hide_index=True)
+    export_button(user, "onward_referrals", {"person_id": person_id}, key="export_referrals",
+                  columns=["service", "referred_on", "status", "attendance", "outcome_on", "note"])
 if record.referrals and has_permission(user, Permission.REFER):
     by_id = {row.referral_id: row for row in record.referrals}
     chosen = st.selectbox("Referral to update", list(by_id), format_func=lambda rid: (
