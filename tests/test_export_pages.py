@@ -137,3 +137,30 @@ def test_the_triage_queue_offers_its_export_to_those_who_may_export(app_test, sq
     assert [button.label for button in test.get("download_button")] == ["Export this view"]
     test = app_test("pages/1_Triage_queue.py", sqlite_staff.practitioner).run()
     assert not test.exception and list(test.get("download_button")) == []
+
+
+def test_a_persons_record_offers_its_screenings_and_referrals_for_export(app_test, sqlite_engine, sqlite_staff):
+    from models import OnwardReferral, Person, Screening
+
+    with db.writing(sqlite_engine) as session:
+        person = Person(team_id=sqlite_staff.team.id, given_name="Siôn", family_name="O'Brien",
+                        nhs_number_status="not_known", given_name_key="sion", family_name_key="o brien")
+        session.add(person)
+        session.flush()
+        screened = Screening(team_id=sqlite_staff.team.id, person_id=person.id, status="complete",
+                             practitioner_id=sqlite_staff.practitioner.id, screened_at=clock.now())
+        session.add(screened)
+        session.flush()
+        session.add(OnwardReferral(team_id=sqlite_staff.team.id, person_id=person.id, screening_id=screened.id,
+                                   service="crisis_team", referred_on=TODAY, status="made"))
+        person_id = person.id
+    test = app_test("pages/4_People.py", sqlite_staff.team_lead, query={"id": str(person_id)}).run()
+    assert not test.exception
+    assert [button.key for button in test.get("download_button")] == ["export_screenings", "export_referrals"]
+    with db.reading(sqlite_engine) as session:
+        for list_name, columns in (("screenings", ["screened_at", "status"]), ("onward_referrals", ["service"])):
+            assert export.count_rows(session, sqlite_staff.team_lead, list_name, {"person_id": person_id}) == 1
+            assert export.preview_rows(session, sqlite_staff.team_lead, list_name, {"person_id": person_id},
+                                       columns)
+    test = app_test("pages/4_People.py", sqlite_staff.practitioner, query={"id": str(person_id)}).run()
+    assert not test.exception and list(test.get("download_button")) == []
