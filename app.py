@@ -7,7 +7,7 @@ from services.permissions import Permission, has_permission
 from ui.format import RAG_SYMBOLS, format_datetime, format_duration
 from ui.guard import app_engine, require
 
-user = require(Permission.VIEW_HOME, title="My work", sign_in_form=True)
+user = require(Permission.VIEW_HOME, title="My work")
 engine = app_engine()
 
 st.title("My work")

@@ -13,11 +13,11 @@ def test_practitioner_signs_in_and_cannot_open_users_by_url(page, live_app):  # 
     assert page.get_by_role("link", name="Users").count() == 0  # not offered in the sidebar
     # Typing the address opens a new Streamlit session, which must prove itself again.
     page.goto(f"{live_app.url}/Users")
-    page.get_by_text("Please sign in").wait_for()
+    page.get_by_role("button", name="Sign in").wait_for()
     assert page.get_by_label("Temporary password").count() == 0
 
 
 def test_anonymous_deep_link_shows_only_the_sign_in_prompt(page, live_app):  # noqa: F811
     page.goto(f"{live_app.url}/Users")
-    page.get_by_text("Please sign in").wait_for()
+    page.get_by_role("button", name="Sign in").wait_for()
     assert page.get_by_label("Temporary password").count() == 0

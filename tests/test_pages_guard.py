@@ -31,11 +31,8 @@ def test_every_page_file_is_in_the_navigation_registry():
 def test_anonymous_visitor_sees_only_the_sign_in_prompt(app_test, sqlite_staff, page):
     test = app_test(page).run()
     assert not test.exception
-    if page == "app.py":
-        assert [field.label for field in test.text_input] == ["Username", "Password"]
-    else:
-        assert "Please sign in" in test.info[0].value
-        assert not test.text_input and not test.dataframe and not test.button
+    assert [field.label for field in test.text_input] == ["Username", "Password"]
+    assert not test.dataframe and not test.selectbox and not test.text_area
     assert not test.title or test.title[0].value == "Liaison and Diversion hub"
 
 
@@ -95,3 +92,15 @@ def test_demo_mode_says_so_on_every_page(app_test, sqlite_staff, monkeypatch):
     for page in ["app.py", *PAGE_FILES]:
         test = app_test(page).run()
         assert "Demo data" in test.warning[0].value
+
+
+def test_a_shared_link_opens_where_it_points_after_signing_in(app_test, sqlite_staff):
+    from tests.conftest import PASSWORD
+
+    test = app_test("pages/1_Triage_queue.py", query={"urgency": "urgent"}).run()
+    test.text_input[0].input("lead")
+    test.text_input[1].input(PASSWORD)
+    test.button[0].click().run()
+    assert not test.exception
+    assert test.title[0].value == "Triage queue"
+    assert test.query_params["urgency"] == "urgent"

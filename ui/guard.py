@@ -65,8 +65,12 @@ def app_engine() -> Engine:
         st.stop()
 
 
-def require(permission: Permission, *, title: str, sign_in_form: bool = False) -> User:
-    """Return the signed-in user allowed `permission`, or draw a prompt or refusal and stop."""
+def require(permission: Permission, *, title: str) -> User:
+    """Return the signed-in user allowed `permission`, or draw the sign-in form or a refusal and stop.
+
+    The sign-in form is drawn on whichever page was asked for, so a shared link (with its filters
+    in the address) opens where it points once the person has signed in.
+    """
     st.set_page_config(page_title=f"{title} · L&D hub", page_icon=":material/diversity_3:", layout="wide")
     _show_database_errors_kindly()
     if load_config().demo:
@@ -75,11 +79,7 @@ def require(permission: Permission, *, title: str, sign_in_form: bool = False) -
     user = _current_user(engine)
     if user is None:
         _show_notice()
-        if sign_in_form:
-            _sign_in_form(engine)
-        else:
-            st.info("Please sign in to use the Liaison and Diversion hub.")
-            st.page_link("app.py", label="Go to sign-in", icon=":material/login:")
+        _sign_in_form(engine)
         st.stop()
     if user.must_change_password:
         _change_password_form(engine, user)
