@@ -8,6 +8,7 @@
 """
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,3 +212,13 @@ def app_test(sqlite_engine, monkeypatch):
         return test
 
     return build
+
+
+def unescaped(text: str) -> str:
+    """What a person reads: alerts escape markdown characters so that typed text shows as typed."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def shown_errors(test) -> list[str]:
+    """The error alerts of an AppTest run, as a person reads them."""
+    return [unescaped(error.value) for error in test.error]

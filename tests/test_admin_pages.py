@@ -13,6 +13,7 @@ from sqlmodel import func, select
 from models import Activity, AuditEvent, CodeItem, Person, Setting, Site, Team, User
 from models.codes import ActivityKind, Role, SiteKind
 from services import activities, administration, clock, db, matching, settings
+from tests.conftest import shown_errors
 
 SETTINGS_PAGE = "pages/21_Service_settings.py"
 ACTIVITIES_PAGE = "pages/8_Activities.py"
@@ -53,7 +54,7 @@ def test_each_role_opens_only_the_pages_it_may(app_test, sqlite_staff, page, all
         assert test.title[0].value in {"Service settings", "Activities"}
         assert test.dataframe and test.text_input
     else:
-        assert any("do not have permission" in error.value for error in test.error)
+        assert any("do not have permission" in error for error in shown_errors(test))
         assert not test.title and not test.dataframe and not test.text_input
 
 
@@ -87,7 +88,7 @@ def test_a_duplicate_site_is_refused_under_the_field_and_keeps_what_was_typed(ap
     test = _settings_page(app_test, sqlite_staff)
     test.text_input(key="add_site_name_0").input("southend custody suite")
     _click(test, "Add site")
-    errors = [error.value for error in test.error]
+    errors = shown_errors(test)
     assert any("already has a site called Southend custody suite" in error for error in errors)
     assert any("Choose the kind of site." in error for error in errors)
     assert test.text_input(key="add_site_name_0").value == "southend custody suite"
@@ -154,7 +155,7 @@ def test_a_bad_target_is_refused_on_the_page_and_nothing_saved(app_test, sqlite_
     test.number_input(key="setting_target_minutes.emergency_0").set_value(value)
     test.number_input(key="setting_target_minutes.urgent_0").set_value(120)
     _click(test, "Save settings")
-    assert any("Response target: emergency must be from 1 to 525,600 minutes" in error.value for error in test.error)
+    assert any("Response target: emergency must be from 1 to 525,600 minutes" in error for error in shown_errors(test))
     assert test.number_input(key="setting_target_minutes.emergency_0").value == value  # kept as typed
     assert _count(sqlite_engine, Setting) == 0
 
@@ -234,7 +235,7 @@ def test_numbers_trained_over_500_are_refused_under_the_field(app_test, sqlite_e
     test.number_input(key="training_new_0_number_trained").set_value(501)
     test.number_input(key="training_new_0_minutes_spent").set_value(60)
     _click(test, "Save training delivered")
-    assert any("Number trained must be from 0 to 500; you entered 501." in error.value for error in test.error)
+    assert any("Number trained must be from 0 to 500; you entered 501." in error for error in shown_errors(test))
     assert test.text_input(key="training_new_0_topic").value == "Mental health first aid"
     assert _count(sqlite_engine, Activity) == 0
 
@@ -266,7 +267,7 @@ def test_a_date_provided_before_requested_is_refused_on_the_page(app_test, sqlit
     test.date_input(key=f"{key}_requested_on").set_value(clock.today_in_london())
     test.date_input(key=f"{key}_provided_on").set_value(clock.today_in_london() - timedelta(days=2))
     _click(test, "Save pre-sentence report information")
-    assert any("cannot be before the date requested" in error.value for error in test.error)
+    assert any("cannot be before the date requested" in error for error in shown_errors(test))
     assert test.text_input(key=f"{key}_offender_manager").value == "Jo Bloggs"
     assert _count(sqlite_engine, Activity) == 0
 
@@ -294,7 +295,7 @@ def test_another_teams_activity_by_link_is_refused(app_test, sqlite_engine, sqli
     saved = _saved_mappa(sqlite_engine, sqlite_staff.practitioner)
     test = _activities_page(app_test, sqlite_staff.other_team_practitioner, query={"id": str(saved.id)})
     assert not test.exception, test.exception
-    assert any("No such record in your team" in error.value for error in test.error)
+    assert any("No such record in your team" in error for error in shown_errors(test))
     assert "Advice given" not in " ".join(str(frame.value) for frame in test.dataframe)
     assert not [widget for widget in test.text_area if widget.value == "Advice given"]
     with db.reading(sqlite_engine) as session:

@@ -4,7 +4,6 @@ Refused input shows a message next to the field, writes nothing and keeps what w
 clock is fixed at NOW (12:00 on 10/03/2026, London and UTC alike).
 """
 
-import re
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -15,7 +14,7 @@ from models.requests import REASON_LIMIT
 from services import clock, db, people, requests
 from services.people import NewPerson
 from services.requests import NewRequest
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unescaped
 from ui.person_picker import CONFIRM_LABEL, FIND, NEW, NOBODY
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -37,11 +36,6 @@ def labelled(test, kind: str, label: str):
     found = [widget for widget in getattr(test, kind) if widget.label == label]
     assert found, f"no {kind} labelled {label!r}"
     return found[0]
-
-
-def unescaped(text: str) -> str:
-    """What a person reads: alerts escape markdown characters so that typed text shows as typed."""
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def errors(test) -> str:
