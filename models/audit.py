@@ -13,6 +13,7 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_at", "at"),
         Index("ix_audit_entity", "entity", "entity_id"),
         Index("ix_audit_user_at", "user_id", "at"),
+        Index("ix_audit_action_at", "action", "at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)

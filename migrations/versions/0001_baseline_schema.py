@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 06:46:53.302287
+Create Date: 2026-11-29 07:51:28.674383
 
 """
 from collections.abc import Sequence
@@ -87,9 +87,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('person', schema=None) as batch_op:
-        batch_op.create_index('ix_person_team_date_of_birth', ['team_id', 'date_of_birth'], unique=False)
-        batch_op.create_index('ix_person_team_family_key', ['team_id', 'family_name_key'], unique=False)
+        batch_op.create_index('ix_person_team_custody_reference', ['team_id', 'custody_reference'], unique=False)
+        batch_op.create_index('ix_person_team_date_of_birth', ['team_id', 'date_of_birth', 'family_name_key', 'given_name_key'], unique=False)
+        batch_op.create_index('ix_person_team_family_key', ['team_id', 'family_name_key', 'given_name_key'], unique=False, postgresql_ops={'family_name_key': 'text_pattern_ops'})
+        batch_op.create_index('ix_person_team_given_key', ['team_id', 'given_name_key', 'family_name_key'], unique=False, postgresql_ops={'given_name_key': 'text_pattern_ops'})
         batch_op.create_index('ix_person_team_nhs_number', ['team_id', 'nhs_number'], unique=True)
+        batch_op.create_index('ix_person_team_pnc_reference', ['team_id', 'pnc_reference'], unique=False)
 
     op.create_table('site',
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
@@ -187,6 +190,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('auditevent', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_action_at', ['action', 'at'], unique=False)
         batch_op.create_index('ix_audit_at', ['at'], unique=False)
         batch_op.create_index('ix_audit_entity', ['entity', 'entity_id'], unique=False)
         batch_op.create_index('ix_audit_user_at', ['user_id', 'at'], unique=False)
@@ -240,6 +244,21 @@ def upgrade() -> None:
         batch_op.create_index('ix_request_site_received', ['site_id', 'received_at'], unique=False)
         batch_op.create_index('ix_request_team_received', ['team_id', 'received_at'], unique=False)
         batch_op.create_index('ix_request_team_status_due', ['team_id', 'status', 'due_at'], unique=False)
+
+    op.create_table('savedcolumnset',
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('list_name', sa.String(length=40), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('columns', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'list_name', 'name')
+    )
+    with op.batch_alter_table('savedcolumnset', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_savedcolumnset_user_id'), ['user_id'], unique=False)
 
     op.create_table('requestevent',
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
@@ -421,6 +440,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_requestevent_request_id'))
 
     op.drop_table('requestevent')
+    with op.batch_alter_table('savedcolumnset', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_savedcolumnset_user_id'))
+
+    op.drop_table('savedcolumnset')
     with op.batch_alter_table('request', schema=None) as batch_op:
         batch_op.drop_index('ix_request_team_status_due')
         batch_op.drop_index('ix_request_team_received')
@@ -433,6 +456,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_user_at')
         batch_op.drop_index('ix_audit_entity')
         batch_op.drop_index('ix_audit_at')
+        batch_op.drop_index('ix_audit_action_at')
 
     op.drop_table('auditevent')
     with op.batch_alter_table('activity', schema=None) as batch_op:
@@ -449,9 +473,12 @@ def downgrade() -> None:
 
     op.drop_table('site')
     with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.drop_index('ix_person_team_pnc_reference')
         batch_op.drop_index('ix_person_team_nhs_number')
-        batch_op.drop_index('ix_person_team_family_key')
+        batch_op.drop_index('ix_person_team_given_key', postgresql_ops={'given_name_key': 'text_pattern_ops'})
+        batch_op.drop_index('ix_person_team_family_key', postgresql_ops={'family_name_key': 'text_pattern_ops'})
         batch_op.drop_index('ix_person_team_date_of_birth')
+        batch_op.drop_index('ix_person_team_custody_reference')
 
     op.drop_table('person')
     op.drop_table('team')
