@@ -21,9 +21,9 @@ vulnerabilities, instrument results and amendments, and their onward referrals; 
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlmodel import Session
 
 from models import (
@@ -188,10 +188,16 @@ def _cases(session: Session, rule: RetentionRule, today: date,
         # is never earlier than last_contact_on, so these bounds never leave anyone out.
         adult_bound = add_years(today, -rule.adult_years)
         child_bound = add_years(today, -rule.child_until_age)
+        # A child's record is past retention only after their child_until_age-th birthday, and
+        # they were under 18 at the last contact, so that contact was at least
+        # (child_until_age - 18) years before today. Bounding the date of birth alone let nearly
+        # every adult through, each with four correlated look-ups (1.3 s at 100k requests); two
+        # days' slack covers 29 February, and the exact rule is applied below in any case.
+        child_contact_bound = add_years(today, ADULTHOOD - rule.child_until_age) + timedelta(days=2)
         statement = statement.where(or_(
             Person.last_contact_on.is_(None),
             Person.last_contact_on < adult_bound,
-            Person.date_of_birth < child_bound,
+            and_(Person.date_of_birth < child_bound, Person.last_contact_on < child_contact_bound),
         ))
     if lock:
         # PostgreSQL: no one may add a request to, or change, these people until this commits.
