@@ -284,6 +284,11 @@ class RowWriter:
         self.formats = {kind: style_id(sheet, number_format=code) for kind, code in NUMBER_FORMATS.items()}
         self.epoch = sheet.parent.epoch
         self.shortened_cells = 0
+        # Per column, once: its cell reference letter, its converter and its number format's style.
+        self.plan = [
+            (letter, column, CONVERTERS[column.kind], self.formats.get(column.kind))
+            for letter, column in zip(self.letters, columns, strict=True)
+        ]
 
     def heading_row(self) -> Element:
         row = Element("row", r="1")
@@ -293,37 +298,46 @@ class RowWriter:
         return row
 
     def row(self, values: Sequence | Mapping, row_number: int) -> Element:
+        """One sheet row. The busiest code of an export: per-column work is looked up once, in `plan`."""
         number = str(row_number)
         row = Element("row", r=number)
         if isinstance(values, Mapping):
             values = [values[column.key] for column in self.columns]
-        for letter, column, value in zip(self.letters, self.columns, values, strict=True):
-            converted = convert_value(column, value)
+        for (letter, column, convert, style), value in zip(self.plan, values, strict=True):
+            if value is None:
+                continue
+            try:
+                converted = convert(value)
+            except TypeError:
+                convert_value(column, value)  # raises the same error, naming the column
+                raise
             if converted is None:
                 continue
             if type(converted) is SafeText:
                 self.shortened_cells += converted.shortened
                 self.add_text(row, letter + number, converted, self.quoted if converted.quote_prefix else None)
             else:
-                self.add_number(row, letter + number, column.kind, converted)
+                self.add_number(row, letter + number, style, converted)
         return row
 
     @staticmethod
-    def add_text(row: Element, reference: str, text: SafeText, style: str | None) -> None:
+    def add_text(row: Element, reference: str, safe: SafeText, style: str | None) -> None:
         # Attributes in openpyxl's order: r, s, t.
-        attributes = {"r": reference, "t": "inlineStr"}
-        if style is not None:
-            attributes = {"r": reference, "s": style, "t": "inlineStr"}
-        cell = SubElement(row, "c", attributes)
+        if style is None:
+            cell = SubElement(row, "c", {"r": reference, "t": "inlineStr"})
+        else:
+            cell = SubElement(row, "c", {"r": reference, "s": style, "t": "inlineStr"})
         element = SubElement(SubElement(cell, "is"), "t")
-        if text.text != text.text.strip():
+        text = safe.text
+        if text[:1].isspace() or text[-1:].isspace():  # as openpyxl: text != text.strip()
             element.set(XML_SPACE, "preserve")
-        element.text = text.text  # lxml escapes it
+        element.text = text  # lxml escapes it
 
-    def add_number(self, row: Element, reference: str, kind: ColumnKind, value) -> None:
-        style = self.formats.get(kind)
-        attributes = {"r": reference, "t": "n"} if style is None else {"r": reference, "s": style, "t": "n"}
-        cell = SubElement(row, "c", attributes)
+    def add_number(self, row: Element, reference: str, style: str | None, value) -> None:
+        if style is None:
+            cell = SubElement(row, "c", {"r": reference, "t": "n"})
+        else:
+            cell = SubElement(row, "c", {"r": reference, "s": style, "t": "n"})
         if isinstance(value, date):  # a datetime is a date too
             value = to_excel(value, self.epoch)
         # The representation openpyxl itself writes for numbers.
