@@ -29,10 +29,18 @@ st.title("Caseload")
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
-def team_measures(user_id: int, team_id: int, role: str, filters: CaseloadFilters, stamp: int, _user, _engine):
-    """Every measure for these filters. The key holds the user and their team, never just the filters."""
+def team_view(user_id: int, team_id: int, role: str, filters: CaseloadFilters, stamp: int, _user, _engine):
+    """Every measure for these filters, and each chart's Vega-Lite spec and click fields.
+
+    The key holds the user and their team (never just the filters), and the data version.
+    """
     with db.reading(_engine) as session:
-        return caseload.all_measures(session, _user, filters)
+        results = caseload.all_measures(session, _user, filters)
+    specs = {}
+    for chart_key in caseload.CHART_MEASURES:
+        spec = charts.build(chart_key, results[chart_key], filters)
+        specs[chart_key] = (None if spec.chart is None else charts.vega_lite(spec.chart), spec.fields)
+    return results, specs
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
@@ -126,26 +134,26 @@ def requests_list(key: str, point: dict, filters: CaseloadFilters) -> None:
     export_button(user, "caseload_requests", (filters, selection), key=f"export_{key}")
 
 
-def chart_panel(key: str, frame, filters: CaseloadFilters) -> None:
+def chart_panel(key: str, frame, chart: tuple, filters: CaseloadFilters) -> None:
     info = caseload.MEASURES[key]
-    spec = charts.build(key, frame, filters)
+    spec, fields = chart
     with st.container(border=True):
         st.subheader(info.title)
         if key == "out_of_hours" and frame["requests"].sum():
             st.metric("Out of hours", f"{frame.loc[frame['out_of_hours'], 'share'].sum():.0%}")
         point = None
-        if spec.chart is None:
+        if spec is None:
             st.info("Nothing to show for these filters.")
-        elif spec.fields:
-            event = st.altair_chart(spec.chart, width="stretch", on_select=partial(activate, key),
-                                    selection_mode=charts.SELECTION, key=f"chart_{key}")
-            point = charts.selected_point(event, spec.fields)
+        elif fields:
+            event = st.vega_lite_chart(spec=spec, width="stretch", on_select=partial(activate, key),
+                                       selection_mode=charts.SELECTION, key=f"chart_{key}")
+            point = charts.selected_point(event, fields)
         else:
-            st.altair_chart(spec.chart, width="stretch", key=f"chart_{key}")
+            st.vega_lite_chart(spec=spec, width="stretch", key=f"chart_{key}")
         st.caption(info.definition)
         if point is not None and st.session_state.get(ACTIVE_CHART) == key:
             requests_list(key, point, filters)
-        elif spec.fields and spec.chart is not None:
+        elif fields and spec is not None:
             st.caption("Click a bar or cell to list its requests.")
 
 
@@ -153,7 +161,7 @@ with db.reading(engine) as session:
     stamp = caseload.data_stamp(session, user)
 key = (user.id, user.team_id, user.role)
 filters = filter_bar(team_choices(*key, stamp, user, engine))
-results = team_measures(*key, filters, stamp, user, engine)
+results, specs = team_view(*key, filters, stamp, user, engine)
 
 headline_tiles(results["headline"])
 layout = [
@@ -168,4 +176,4 @@ layout = [
 for pair in layout:
     for column, chart_key in zip(st.columns(2), pair, strict=True):
         with column:
-            chart_panel(chart_key, results[chart_key], filters)
+            chart_panel(chart_key, results[chart_key], specs[chart_key], filters)

@@ -13,6 +13,9 @@ Rules common to every measure unless its definition says otherwise:
   included), narrowed by the filters. Screenings, onward referrals and outcomes are counted
   through the request they answer, whenever they happened; a screening saved without a request
   is not counted here.
+- Screenings and onward referrals are reached through the team's requests (`request_id`), which
+  scopes them to the team; they are deliberately not filtered on their own `team_id` as well,
+  which would steer SQLite onto the (team, time) indexes and turn each look-up into a scan.
 - **Screened** means the request has a *complete* screening (a draft is work in progress); its
   first screening is the earliest `screened_at` among them.
 - **London time.** Weeks run Monday 00:00 to Sunday 24:00 London time; hours, days of the week and
@@ -32,7 +35,6 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
-    Date,
     Integer,
     and_,
     case,
@@ -44,6 +46,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement, Select
@@ -321,6 +324,11 @@ def london_offsets(first_year: int, last_year: int) -> tuple[tuple[datetime, dat
     )
 
 
+def _number(value: int) -> ColumnElement:
+    """A fixed integer written inline, for the same reason as `_constant`."""
+    return literal_column(str(int(value)), Integer)
+
+
 def _constant(text: str) -> ColumnElement:
     """A fixed SQL string written inline: PostgreSQL only sees a GROUP BY expression as the
     selected one when both are spelt the same, and two bound parameters are not."""
@@ -328,8 +336,20 @@ def _constant(text: str) -> ColumnElement:
     return literal_column(f"'{text}'")
 
 
+SHARED_FACTS = "caseload_facts"  # session.info key (and table name) of the facts all_measures shares
+SHARED_SQL = "caseload_sql"
+
+
 class _Sql:
-    """The SQL expressions the measures share, written once per database dialect."""
+    """The SQL the measures share: London time, the period's request facts, ranks and percentiles.
+
+    Every measure of the period reads the *facts*: one row per request of the period (and of the
+    previous period, marked by `period`) with what the measures need worked out once — its London
+    week, weekday and hour, its first complete screening and the whole seconds to it, the person's
+    age band on the London date, gender and ethnic category. Standing alone a measure computes the
+    facts in a materialised CTE; `all_measures` computes them once into a temporary table that
+    every measure then reads (it goes with the transaction: reading sessions never commit).
+    """
 
     def __init__(self, session: Session, user: User, filters: CaseloadFilters):
         self.session = session
@@ -347,39 +367,47 @@ class _Sql:
         return self.session.connection().execute(statement).all()
 
     # London time ----------------------------------------------------------------------------
-    def london(self, moment) -> ColumnElement:
-        """A UTC column as London wall-clock time (timestamp without zone / 'YYYY-MM-DD HH:MM:SS')."""
+    # A moment is turned once into whole "London seconds" (seconds since 1970-01-01 00:00 as read
+    # on a London clock); days, weekdays, hours and weeks are then integer arithmetic, the same
+    # on both databases, and a London date is a yyyymmdd number for working out ages.
+    def local_seconds(self, moment) -> ColumnElement:
         if self.postgres:
-            return func.timezone(_constant("Europe/London"), moment)
-        shifted = [
-            (and_(moment >= begin, moment < until), func.datetime(moment, f"{minutes:+d} minutes"))
-            for begin, until, minutes in self.offsets
-        ]
-        return case(*shifted, else_=func.datetime(moment)) if shifted else func.datetime(moment)
+            return cast(func.floor(extract("epoch", func.timezone(_constant("Europe/London"), moment))), BigInteger)
+        shift = case(
+            *((and_(moment >= begin, moment < until), minutes * 60) for begin, until, minutes in self.offsets),
+            else_=0,
+        ) if self.offsets else literal_column("0")
+        return cast(func.strftime("%s", moment), Integer) + shift
 
-    def week(self, moment) -> ColumnElement:
-        """The London Monday of the week `moment` falls in."""
-        local = self.london(moment)
+    def local_ymd(self, moment) -> ColumnElement:
+        """The London date of a moment as a yyyymmdd number."""
         if self.postgres:
-            return cast(func.date_trunc(_constant("week"), local), Date)
-        return func.date(local, "-6 days", "weekday 1")
+            return cast(func.to_char(func.timezone(_constant("Europe/London"), moment), _constant("YYYYMMDD")),
+                        Integer)
+        return cast(func.strftime("%Y%m%d", self.local_seconds(moment), "unixepoch"), Integer)
 
-    def london_date(self, moment) -> ColumnElement:
-        local = self.london(moment)
-        return cast(local, Date) if self.postgres else func.date(local)
-
-    def hour(self, moment) -> ColumnElement:
-        local = self.london(moment)
+    def ymd(self, day) -> ColumnElement:
+        """A date column as a yyyymmdd number."""
         if self.postgres:
-            return cast(extract("hour", local), Integer)
-        return cast(func.strftime("%H", local), Integer)
+            return cast(func.to_char(day, _constant("YYYYMMDD")), Integer)
+        return cast(func.replace(day, "-", ""), Integer)
 
-    def weekday(self, moment) -> ColumnElement:
-        """ISO day of the week in London: 1 Monday … 7 Sunday."""
-        local = self.london(moment)
-        if self.postgres:
-            return cast(extract("isodow", local), Integer)
-        return (cast(func.strftime("%w", local), Integer) + 6) % 7 + 1
+    @staticmethod
+    def day_of(local_seconds) -> ColumnElement:
+        return local_seconds // _number(86400)
+
+    def week_of(self, local_seconds) -> ColumnElement:
+        """The Monday of the London week, as days since 1970-01-01 (a Thursday)."""
+        day = self.day_of(local_seconds)
+        return day - (day + _number(3)) % _number(7)
+
+    def weekday_of(self, local_seconds) -> ColumnElement:
+        """ISO day of the week: 1 Monday … 7 Sunday."""
+        return (self.day_of(local_seconds) + _number(3)) % _number(7) + _number(1)
+
+    @staticmethod
+    def hour_of(local_seconds) -> ColumnElement:
+        return (local_seconds % _number(86400)) // _number(3600)
 
     def month(self, day) -> ColumnElement:
         return func.to_char(day, _constant("YYYY-MM")) if self.postgres else func.strftime("%Y-%m", day)
@@ -391,90 +419,22 @@ class _Sql:
             return cast(func.round(extract("epoch", later - earlier)), BigInteger)
         return cast(func.round((func.julianday(later) - func.julianday(earlier)) * 86400), Integer)
 
-    def _year_and_day(self, day) -> tuple[ColumnElement, ColumnElement]:
-        if self.postgres:
-            return cast(extract("year", day), Integer), func.to_char(day, _constant("MM-DD"))
-        return cast(func.strftime("%Y", day), Integer), func.strftime("%m-%d", day)
+    @staticmethod
+    def age_band_of(on_ymd, born_ymd) -> ColumnElement:
+        """The age band in full years: (yyyymmdd on − yyyymmdd born) ÷ 10000, rounded down.
 
-    def age_band(self) -> ColumnElement:
-        """The person's age band on the London date the request was received."""
-        on_year, on_day = self._year_and_day(self.london_date(Request.received_at))
-        born_year, born_day = self._year_and_day(Person.date_of_birth)
-        age = on_year - born_year - case((on_day < born_day, 1), else_=0)
+        Born on 29 February, a person comes of age on 1 March in a year without one.
+        """
+        age = (on_ymd - born_ymd) // _number(10000)
         return case(
-            (Person.date_of_birth.is_(None), "unknown"),
-            (age < 10, "under-10"),
-            (age < 18, "10-17"),
-            (age < 26, "18-25"),
-            (age < 65, "26-64"),
+            (born_ymd.is_(None), "unknown"),
+            (on_ymd < born_ymd, "under-10"),
+            (age < _number(10), "under-10"),
+            (age < _number(18), "10-17"),
+            (age < _number(26), "18-25"),
+            (age < _number(65), "26-64"),
             else_="65+",
         )
-
-    # The cohort ----------------------------------------------------------------------------
-    def requests_and_people(self):
-        return Request.__table__.outerjoin(Person.__table__, Person.id == Request.person_id)
-
-    def conditions(self, *, dated: bool = True, filters: CaseloadFilters | None = None) -> list[ColumnElement]:
-        """The team and the filters; `dated=False` leaves out the date range (snapshots of now)."""
-        filters = filters or self.filters
-        conditions = [Request.team_id == self.team_id]
-        if dated:
-            start, end = filters.utc_range()
-            conditions += [Request.received_at >= start, Request.received_at < end]
-        for column, value in (
-            (Request.site_id, filters.site_id),
-            (Request.source_of_referral, filters.source_of_referral),
-            (Request.request_type, filters.request_type),
-            (Request.urgency, filters.urgency),
-            (Request.allocated_to_id, filters.practitioner_id),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if filters.age_band is not None:
-            conditions.append(self.age_band() == filters.age_band)
-        return conditions
-
-    def first_screened(self) -> ColumnElement:
-        return (
-            select(func.min(Screening.screened_at))
-            .where(
-                Screening.request_id == Request.id,
-                Screening.team_id == self.team_id,
-                Screening.status == _COMPLETE,
-                Screening.screened_at.is_not(None),
-            )
-            .correlate(Request.__table__)
-            .scalar_subquery()
-        )
-
-    def cohort(self, *, with_previous: bool = False, with_screening: bool = False):
-        """The requests of the period (and of the period before, marked by `period`) as a CTE."""
-        start, end = self.filters.utc_range()
-        conditions = self.conditions(dated=False) + [Request.received_at < end]
-        conditions.append(Request.received_at >= (self.filters.previous().utc_range()[0] if with_previous else start))
-        columns = [
-            Request.id.label("request_id"),
-            Request.received_at,
-            Request.site_id,
-            Request.source_of_referral,
-            Request.request_type,
-            Request.urgency,
-            Request.status,
-            Request.allocated_to_id,
-            Request.person_id,
-            Request.due_at,
-            Request.first_response_at,
-            case((Request.received_at >= start, "current"), else_="previous").label("period"),
-        ]
-        if with_screening:
-            columns.append(self.first_screened().label("first_screened_at"))
-        statement = select(*columns).select_from(self.requests_and_people()).where(*conditions)
-        # Materialised, so the correlated first-screening look-up runs once per request however
-        # many times the measure refers to it.
-        return statement.cte("cohort").prefix_with("MATERIALIZED")
-
-    def screen_seconds(self, cohort) -> ColumnElement:
-        return self.seconds_between(cohort.c.first_screened_at, cohort.c.received_at)
 
     def rag(self, seconds) -> ColumnElement:
         """green: within the amber share of the target; amber: within the target; red: over it."""
@@ -492,6 +452,106 @@ class _Sql:
             (quarters >= DISTRIBUTION_BINS - 1, DISTRIBUTION_BINS - 1),
             else_=quarters,
         )
+
+    @staticmethod
+    def out_of_hours_category(weekday, hour) -> ColumnElement:
+        return case(
+            (weekday >= 6, "weekend"),
+            (or_(hour < 8, hour >= 18), "weekday_evening_night"),
+            else_="weekday_day",
+        )
+
+    # The requests -------------------------------------------------------------------------
+    def requests_and_people(self):
+        return Request.__table__.outerjoin(Person.__table__, Person.id == Request.person_id)
+
+    def conditions(self, *, with_age_band: bool = True) -> list[ColumnElement]:
+        """The team and every filter but the dates, on Request (joined to Person)."""
+        filters = self.filters
+        conditions = [Request.team_id == self.team_id]
+        for column, value in (
+            (Request.site_id, filters.site_id),
+            (Request.source_of_referral, filters.source_of_referral),
+            (Request.request_type, filters.request_type),
+            (Request.urgency, filters.urgency),
+            (Request.allocated_to_id, filters.practitioner_id),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if with_age_band and filters.age_band is not None:
+            band = self.age_band_of(self.local_ymd(Request.received_at), self.ymd(Person.date_of_birth))
+            conditions.append(band == filters.age_band)
+        return conditions
+
+    def first_screened(self) -> ColumnElement:
+        """When the request was first screened: its earliest complete screening."""
+        return (
+            select(func.min(Screening.screened_at))
+            .where(
+                Screening.request_id == Request.id,
+                Screening.status == _COMPLETE,
+                Screening.screened_at.is_not(None),
+            )
+            .correlate(Request.__table__)
+            .scalar_subquery()
+        )
+
+    def facts_select(self, *, with_previous: bool) -> Select:
+        """What is stored of each request of the period: read and worked out once."""
+        start, end = self.filters.utc_range()
+        first = self.filters.previous().utc_range()[0] if with_previous else start
+        local_ymd = self.local_ymd(Request.received_at)
+        born_ymd = self.ymd(Person.date_of_birth)
+        stored = (
+            select(
+                Request.id.label("request_id"),
+                Request.received_at,
+                Request.site_id,
+                Request.source_of_referral,
+                Request.request_type,
+                Request.urgency,
+                Request.allocated_to_id,
+                Request.person_id,
+                Request.due_at,
+                Request.first_response_at,
+                case((Request.received_at >= start, "current"), else_="previous").label("period"),
+                self.first_screened().label("first_screened_at"),
+                self.local_seconds(Request.received_at).label("local_seconds"),
+                local_ymd.label("local_ymd"),
+                born_ymd.label("born_ymd"),
+                func.coalesce(Person.gender_identity, "X").label("gender"),
+                func.coalesce(Person.ethnic_category, "99").label("ethnic_category"),
+            )
+            .select_from(self.requests_and_people())
+            .where(*self.conditions(with_age_band=False), Request.received_at >= first, Request.received_at < end)
+        )
+        if self.filters.age_band is not None:
+            stored = stored.where(self.age_band_of(local_ymd, born_ymd) == self.filters.age_band)
+        return stored
+
+    def facts(self, *, with_previous: bool = False):
+        """The facts as a FROM clause: the stored rows (the table all_measures shared, or else a
+        materialised CTE) with the figures derived from them, worked out where a measure uses them."""
+        shared = self.session.info.get(SHARED_FACTS)
+        if shared is not None and shared[0] == (self.team_id, self.filters):
+            stored = shared[1]
+        else:
+            # Materialised, so that the look-up of the first screening and the London time are
+            # worked out once per request however often the measure refers to them.
+            stored = self.facts_select(with_previous=with_previous).cte("caseload_facts").prefix_with("MATERIALIZED")
+        s = stored.c
+        return select(
+            *(s[name] for name in (
+                "request_id", "received_at", "period", "site_id", "source_of_referral", "request_type", "urgency",
+                "allocated_to_id", "person_id", "due_at", "first_response_at", "first_screened_at", "gender",
+                "ethnic_category",
+            )),
+            self.seconds_between(s.first_screened_at, s.received_at).label("screen_seconds"),
+            self.week_of(s.local_seconds).label("week"),
+            self.weekday_of(s.local_seconds).label("weekday"),
+            self.hour_of(s.local_seconds).label("hour"),
+            self.age_band_of(s.local_ymd, s.born_ymd).label("age_band"),
+        ).select_from(stored).subquery("facts")
 
     def percentiles(self, grouped: Select, ps: Sequence[float]) -> dict[Any, list[float | None]]:
         """Continuous percentiles (as PostgreSQL's percentile_cont) of `value` per `grouping`.
@@ -525,10 +585,25 @@ class _Sql:
         return {row[0]: [None if value is None else float(value) for value in row[1:]] for row in self.rows(statement)}
 
 
+def _sql_for(session: Session, user: User, filters: CaseloadFilters) -> _Sql:
+    """The measures' SQL helper; all_measures shares one (settings read once, one "now")."""
+    shared = session.info.get(SHARED_SQL)
+    if shared is not None and shared[0] == (user.id, user.team_id, filters):
+        return shared[1]
+    return _Sql(session, user, filters)
+
+
 def _as_date(value) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+EPOCH = date(1970, 1, 1)
+
+
+def _day_number_date(days) -> date:
+    return EPOCH + timedelta(days=int(days))
 
 
 def _frame(rows: Sequence, columns: Sequence[str]) -> pd.DataFrame:
@@ -547,6 +622,92 @@ def week_starts(filters: CaseloadFilters) -> list[date]:
         weeks.append(monday)
         monday += timedelta(weeks=1)
     return weeks
+
+
+def _current(facts) -> ColumnElement:
+    return facts.c.period == "current"
+
+
+def _screened(facts) -> ColumnElement:
+    return facts.c.first_screened_at.is_not(None)
+
+
+def _answerable(sql: _Sql, facts) -> ColumnElement:
+    """Answered, or already past its due time."""
+    return or_(facts.c.first_response_at.is_not(None), facts.c.due_at < sql.now)
+
+
+def _answered_in_time(facts) -> ColumnElement:
+    return and_(facts.c.first_response_at.is_not(None), facts.c.first_response_at <= facts.c.due_at)
+
+
+def _first_requests(sql: _Sql, facts) -> Select:
+    """Each person's first request of the period (so people are counted once), with its facts."""
+    rank = func.row_number().over(partition_by=facts.c.person_id, order_by=(facts.c.received_at, facts.c.request_id))
+    ranked = (
+        select(facts.c.request_id, facts.c.age_band, facts.c.gender, facts.c.ethnic_category, rank.label("rank"))
+        .where(_current(facts), facts.c.person_id.is_not(None))
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.rank == 1).subquery()
+
+
+def _complete_screenings(facts):
+    """The period's requests joined to each of their complete screenings."""
+    return facts.join(Screening.__table__, and_(Screening.request_id == facts.c.request_id,
+                                                 Screening.status == _COMPLETE))
+
+
+def _people_with_vulnerability(facts, code=None) -> Select:
+    """(person, their first request of the period whose screening recorded the vulnerability, code)."""
+    rank = func.row_number().over(
+        partition_by=(Screening.person_id, ScreeningVulnerability.code),
+        order_by=(facts.c.received_at, facts.c.request_id),
+    )
+    found = (
+        select(Screening.person_id, facts.c.request_id, ScreeningVulnerability.code, rank.label("rank"))
+        .select_from(_complete_screenings(facts).join(
+            ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
+        .where(_current(facts))
+    )
+    if code is not None:
+        found = found.where(ScreeningVulnerability.code == code)
+    found = found.subquery()
+    return select(found).where(found.c.rank == 1).subquery()
+
+
+def _referral_outcome() -> ColumnElement:
+    """The referral's outcome: attendance when recorded, otherwise its status."""
+    return case(
+        (OnwardReferral.attendance.in_(ATTENDED_CODES), ReferralStatus.ATTENDED.value),
+        (OnwardReferral.attendance.in_(NOT_ATTENDED_CODES), ReferralStatus.DID_NOT_ATTEND.value),
+        else_=OnwardReferral.status,
+    )
+
+
+def _referrals_of(request_id) -> Select:
+    """Onward referrals made at a complete screening answering the given request."""
+    return (
+        select(OnwardReferral.id)
+        .select_from(OnwardReferral.__table__.join(Screening.__table__, Screening.id == OnwardReferral.screening_id))
+        .where(Screening.request_id == request_id, Screening.status == _COMPLETE)
+    )
+
+
+def _stage_conditions(facts) -> dict[str, ColumnElement]:
+    further = select(Screening.id).where(
+        Screening.request_id == facts.c.request_id,
+        Screening.status == _COMPLETE,
+        Screening.outcome.in_(FURTHER_ASSESSMENT_OUTCOMES),
+    )
+    attended = _referrals_of(facts.c.request_id).where(_referral_outcome() == ReferralStatus.ATTENDED.value)
+    return {
+        "received": literal(True),
+        "screened": _screened(facts),
+        "further_assessment": exists(further),
+        "referred_on": exists(_referrals_of(facts.c.request_id)),
+        "attended": exists(attended),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -593,25 +754,23 @@ HEADLINE_COLUMNS = ["key", "label", "value", "previous", "unit", "better"]
 )
 def headline(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    cohort = sql.cohort(with_previous=True, with_screening=True)
-    seconds = sql.screen_seconds(cohort)
-    answered_or_due = or_(cohort.c.first_response_at.is_not(None), cohort.c.due_at < sql.now)
-    in_time = and_(cohort.c.first_response_at.is_not(None), cohort.c.first_response_at <= cohort.c.due_at)
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts(with_previous=True)
+    seconds = facts.c.screen_seconds
     counts = {
         row.period: row
         for row in sql.rows(
             select(
-                cohort.c.period,
+                facts.c.period,
                 func.count().label("received"),
-                func.count(cohort.c.first_screened_at).label("screened"),
+                func.count(facts.c.first_screened_at).label("screened"),
                 func.sum(case((seconds <= sql.target_seconds, 1), else_=0)).label("within"),
-                func.sum(case((answered_or_due, 1), else_=0)).label("answerable"),
-                func.sum(case((in_time, 1), else_=0)).label("answered_in_time"),
-            ).group_by(cohort.c.period)
+                func.sum(case((_answerable(sql, facts), 1), else_=0)).label("answerable"),
+                func.sum(case((_answered_in_time(facts), 1), else_=0)).label("answered_in_time"),
+            ).group_by(facts.c.period)
         )
     }
-    times = sql.percentiles(select(cohort.c.period.label("grouping"), seconds.label("value")), (0.5, 0.9))
+    times = sql.percentiles(select(facts.c.period.label("grouping"), seconds.label("value")), (0.5, 0.9))
     snapshot = _snapshot(sql)
 
     def count(period: str, name: str) -> int:
@@ -645,28 +804,40 @@ def headline(session: Session, user: User, filters: CaseloadFilters) -> pd.DataF
 
 
 def _snapshot(sql: _Sql) -> dict[str, int]:
-    """Open, waiting and overdue now (by status) and one period-length ago (by timestamps)."""
+    """Open, waiting and overdue now (by status) and one period-length ago (by timestamps).
+
+    Only requests open now or closed since then can count, so the two halves read the open ones
+    by (team, status) and those closed since then by (team, closed time): neither reads history.
+    """
     now = sql.now
     then = now - timedelta(days=sql.filters.days)
     is_open = Request.status.in_(_OPEN)
-    open_then = and_(
-        Request.received_at <= then,
-        or_(is_open, Request.closed_at > then),
-    )
+    open_then = Request.received_at <= then  # within each half, the rest of "open then" holds
     waiting_then = and_(open_then, or_(Request.allocated_at.is_(None), Request.allocated_at > then))
-    statement = select(
-        func.sum(case((is_open, 1), else_=0)),
-        func.sum(case((and_(is_open, Request.allocated_to_id.is_(None)), 1), else_=0)),
-        func.sum(case((and_(is_open, Request.due_at < now), 1), else_=0)),
-        func.sum(case((open_then, 1), else_=0)),
-        func.sum(case((waiting_then, 1), else_=0)),
-        func.sum(case((and_(open_then, Request.due_at < then), 1), else_=0)),
-    ).select_from(sql.requests_and_people()).where(*sql.conditions(dated=False))
-    # Only requests open now or closed since `then` can count; the rest are skipped by index.
-    statement = statement.where(or_(is_open, Request.closed_at > then))
-    values = [int(value or 0) for value in sql.rows(statement)[0]]
+    overdue_then = and_(open_then, Request.due_at < then)
+
+    def half(*where, now_too: bool):
+        zero = literal_column("0")
+        return (
+            select(
+                (literal_column("1") if now_too else zero).label("open_now"),
+                (case((Request.allocated_to_id.is_(None), 1), else_=0) if now_too else zero).label("waiting_now"),
+                (case((Request.due_at < now, 1), else_=0) if now_too else zero).label("overdue_now"),
+                case((open_then, 1), else_=0).label("open_then"),
+                case((waiting_then, 1), else_=0).label("waiting_then"),
+                case((overdue_then, 1), else_=0).label("overdue_then"),
+            )
+            .select_from(sql.requests_and_people())
+            .where(*sql.conditions(), *where)
+        )
+
+    both = union_all(
+        half(is_open, now_too=True),
+        half(~is_open, Request.closed_at > then, now_too=False),
+    ).subquery()
+    totals = sql.rows(select(*(func.coalesce(func.sum(column), 0) for column in both.c)))[0]
     names = ("open_now", "waiting_now", "overdue_now", "open_then", "waiting_then", "overdue_then")
-    return dict(zip(names, values, strict=True))
+    return dict(zip(names, (int(value) for value in totals), strict=True))
 
 
 @measure(
@@ -676,17 +847,21 @@ def _snapshot(sql: _Sql) -> dict[str, int]:
 )
 def requests_by_week_and_site(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    week = sql.week(Request.received_at).label("week")
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    counted = (
+        select(facts.c.week, facts.c.site_id, func.count().label("requests"))
+        .where(_current(facts))
+        .group_by(facts.c.week, facts.c.site_id)
+        .subquery()
+    )
     rows = sql.rows(
-        select(week, Request.site_id, Site.name, func.count())
-        .select_from(sql.requests_and_people().join(Site.__table__, Site.id == Request.site_id))
-        .where(*sql.conditions())
-        .group_by(week, Request.site_id, Site.name)
-        .order_by(week, Site.name)
+        select(counted.c.week, counted.c.site_id, Site.name, counted.c.requests)
+        .select_from(counted.join(Site.__table__, Site.id == counted.c.site_id))
+        .order_by(counted.c.week, Site.name)
     )
     frame = _frame(rows, ["week", "site_id", "site", "requests"])
-    frame["week"] = frame["week"].map(_as_date)
+    frame["week"] = frame["week"].map(_day_number_date)
     return frame
 
 
@@ -698,17 +873,16 @@ def requests_by_week_and_site(session: Session, user: User, filters: CaseloadFil
 )
 def requests_by_week_and_source(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    week = sql.week(Request.received_at).label("week")
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
     rows = sql.rows(
-        select(week, Request.source_of_referral, func.count())
-        .select_from(sql.requests_and_people())
-        .where(*sql.conditions())
-        .group_by(week, Request.source_of_referral)
-        .order_by(week, Request.source_of_referral)
+        select(facts.c.week, facts.c.source_of_referral, func.count())
+        .where(_current(facts))
+        .group_by(facts.c.week, facts.c.source_of_referral)
+        .order_by(facts.c.week, facts.c.source_of_referral)
     )
     frame = _frame(rows, ["week", "source", "requests"])
-    frame["week"] = frame["week"].map(_as_date)
+    frame["week"] = frame["week"].map(_day_number_date)
     labels = code_lists.labels(session, CodeList.SOURCE_OF_REFERRAL)
     frame.insert(2, "source_label", frame["source"].map(lambda code: labels.get(code, code)))
     return frame
@@ -735,12 +909,14 @@ def _bin_label(index: int, target_seconds: int) -> str:
 )
 def time_to_first_screening(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    cohort = sql.cohort(with_screening=True)
-    screened = select(sql.distribution_bin(sql.screen_seconds(cohort)).label("bin")).where(
-        cohort.c.first_screened_at.is_not(None)
-    ).subquery()
-    counts = dict(sql.rows(select(screened.c.bin, func.count()).group_by(screened.c.bin)))
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    binned = (
+        select(sql.distribution_bin(facts.c.screen_seconds).label("bin"))
+        .where(_current(facts), _screened(facts))
+        .subquery()
+    )
+    counts = dict(sql.rows(select(binned.c.bin, func.count()).group_by(binned.c.bin)))
     target = sql.target_seconds
     rows = [
         (
@@ -765,12 +941,13 @@ def time_to_first_screening(session: Session, user: User, filters: CaseloadFilte
 )
 def screening_within_target_by_week(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    cohort = sql.cohort(with_screening=True)
-    rated = select(
-        sql.week(cohort.c.received_at).label("week"),
-        sql.rag(sql.screen_seconds(cohort)).label("rag"),
-    ).where(cohort.c.first_screened_at.is_not(None)).subquery()
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    rated = (
+        select(facts.c.week, sql.rag(facts.c.screen_seconds).label("rag"))
+        .where(_current(facts), _screened(facts))
+        .subquery()
+    )
     count = func.count()
     weekly_total = func.sum(count).over(partition_by=rated.c.week)
     weekly_within = func.sum(func.sum(case((rated.c.rag != "red", 1), else_=0))).over(partition_by=rated.c.week)
@@ -780,7 +957,7 @@ def screening_within_target_by_week(session: Session, user: User, filters: Casel
         .order_by(rated.c.week, rated.c.rag)
     )
     frame = _frame(rows, ["week", "rag", "requests", "screened_that_week", "within_target_that_week"])
-    frame["week"] = frame["week"].map(_as_date)
+    frame["week"] = frame["week"].map(_day_number_date)
     for column in ("requests", "screened_that_week", "within_target_that_week"):
         frame[column] = frame[column].astype(int)
     frame["share_within_target"] = frame["within_target_that_week"] / frame["screened_that_week"]
@@ -798,17 +975,12 @@ def screening_within_target_by_week(session: Session, user: User, filters: Casel
 )
 def answered_in_time_by_urgency(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    cohort = sql.cohort()
-    in_time = and_(cohort.c.first_response_at.is_not(None), cohort.c.first_response_at <= cohort.c.due_at)
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
     rows = sql.rows(
-        select(
-            cohort.c.urgency,
-            func.count(),
-            func.sum(case((in_time, 1), else_=0)),
-        )
-        .where(or_(cohort.c.first_response_at.is_not(None), cohort.c.due_at < sql.now))
-        .group_by(cohort.c.urgency)
+        select(facts.c.urgency, func.count(), func.sum(case((_answered_in_time(facts), 1), else_=0)))
+        .where(_current(facts), _answerable(sql, facts))
+        .group_by(facts.c.urgency)
     )
     found = {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
     data = []
@@ -829,20 +1001,13 @@ def answered_in_time_by_urgency(session: Session, user: User, filters: CaseloadF
 )
 def open_caseload_by_practitioner(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
+    sql = _sql_for(session, user, filters)
     overdue = case((Request.due_at < sql.now, 1), else_=0)
     practitioner = func.coalesce(Request.allocated_to_id, literal_column(str(NOT_ALLOCATED)))
     rows = sql.rows(
-        select(
-            practitioner,
-            User.full_name,
-            func.count(),
-            func.sum(overdue),
-        )
-        .select_from(
-            sql.requests_and_people().outerjoin(User.__table__, User.id == Request.allocated_to_id)
-        )
-        .where(*sql.conditions(dated=False), Request.status.in_(_OPEN))
+        select(practitioner, User.full_name, func.count(), func.sum(overdue))
+        .select_from(sql.requests_and_people().outerjoin(User.__table__, User.id == Request.allocated_to_id))
+        .where(*sql.conditions(), Request.status.in_(_OPEN))
         .group_by(practitioner, User.full_name)
     )
     frame = _frame(rows, ["practitioner_id", "practitioner", "open", "overdue"])
@@ -851,16 +1016,6 @@ def open_caseload_by_practitioner(session: Session, user: User, filters: Caseloa
     frame["overdue"] = frame["overdue"].fillna(0).astype(int)
     frame["not_overdue"] = frame["open"] - frame["overdue"]
     return frame.sort_values(["open", "practitioner"], ascending=[False, True], ignore_index=True)
-
-
-def _screened_people(sql: _Sql, cohort, *extra):
-    """Each complete screening of a cohort request: its screening and person."""
-    return (
-        select(cohort.c.request_id, cohort.c.received_at, Screening.id.label("screening_id"),
-               Screening.person_id.label("person_id"), *extra)
-        .select_from(cohort.join(Screening.__table__, Screening.request_id == cohort.c.request_id))
-        .where(Screening.team_id == sql.team_id, Screening.status == _COMPLETE)
-    )
 
 
 @measure(
@@ -872,14 +1027,18 @@ def _screened_people(sql: _Sql, cohort, *extra):
 )
 def vulnerabilities(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    cohort = sql.cohort()
-    screened = _screened_people(sql, cohort).subquery()
-    people = sql.rows(select(func.count(func.distinct(screened.c.person_id))))[0][0] or 0
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    people = sql.rows(
+        select(func.count(func.distinct(Screening.person_id)))
+        .select_from(_complete_screenings(facts))
+        .where(_current(facts))
+    )[0][0] or 0
     rows = sql.rows(
-        select(ScreeningVulnerability.code, func.count(func.distinct(screened.c.person_id)))
-        .select_from(screened.join(ScreeningVulnerability.__table__,
-                                   ScreeningVulnerability.screening_id == screened.c.screening_id))
+        select(ScreeningVulnerability.code, func.count(func.distinct(Screening.person_id)))
+        .select_from(_complete_screenings(facts).join(
+            ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
+        .where(_current(facts))
         .group_by(ScreeningVulnerability.code)
     )
     labels = _ordered_labels(session, CodeList.VULNERABILITY)
@@ -891,18 +1050,6 @@ def vulnerabilities(session: Session, user: User, filters: CaseloadFilters) -> p
     return frame.sort_values(["people", "label"], ascending=[False, True], ignore_index=True)
 
 
-def _first_requests(sql: _Sql, *extra) -> Select:
-    """Each person's first request in the period (people counted once), with `extra` columns."""
-    rank = func.row_number().over(partition_by=Request.person_id, order_by=(Request.received_at, Request.id))
-    ranked = (
-        select(Request.id.label("request_id"), Request.person_id, rank.label("rank"), *extra)
-        .select_from(sql.requests_and_people())
-        .where(*sql.conditions(), Request.person_id.is_not(None))
-        .subquery()
-    )
-    return select(ranked).where(ranked.c.rank == 1).subquery()
-
-
 @measure(
     "age_band_and_gender",
     "People by age band and gender identity",
@@ -912,9 +1059,8 @@ def _first_requests(sql: _Sql, *extra) -> Select:
 )
 def age_band_and_gender(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    people = _first_requests(sql, sql.age_band().label("age_band"),
-                             func.coalesce(Person.gender_identity, "X").label("gender"))
+    sql = _sql_for(session, user, filters)
+    people = _first_requests(sql, sql.facts())
     rows = sql.rows(
         select(people.c.age_band, people.c.gender, func.count())
         .group_by(people.c.age_band, people.c.gender)
@@ -935,8 +1081,8 @@ def age_band_and_gender(session: Session, user: User, filters: CaseloadFilters) 
 )
 def ethnic_category(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    people = _first_requests(sql, func.coalesce(Person.ethnic_category, "99").label("ethnic_category"))
+    sql = _sql_for(session, user, filters)
+    people = _first_requests(sql, sql.facts())
     rows = sql.rows(
         select(people.c.ethnic_category, func.count())
         .group_by(people.c.ethnic_category)
@@ -946,53 +1092,6 @@ def ethnic_category(session: Session, user: User, filters: CaseloadFilters) -> p
     frame["people"] = frame["people"].astype(int)
     frame.insert(1, "label", frame["ethnic_category"].map(EthnicCategory.label_of))
     return frame
-
-
-def _referral_outcome() -> ColumnElement:
-    """The referral's outcome: attendance when recorded, otherwise its status."""
-    return case(
-        (OnwardReferral.attendance.in_(ATTENDED_CODES), ReferralStatus.ATTENDED.value),
-        (OnwardReferral.attendance.in_(NOT_ATTENDED_CODES), ReferralStatus.DID_NOT_ATTEND.value),
-        else_=OnwardReferral.status,
-    )
-
-
-def _referrals_of(sql: _Sql, request_id) -> Select:
-    """Onward referrals made at a complete screening answering the given request."""
-    return (
-        select(OnwardReferral.id)
-        .select_from(OnwardReferral.__table__.join(Screening.__table__, Screening.id == OnwardReferral.screening_id))
-        .where(
-            Screening.request_id == request_id,
-            Screening.team_id == sql.team_id,
-            Screening.status == _COMPLETE,
-            OnwardReferral.team_id == sql.team_id,
-        )
-    )
-
-
-def _stage_conditions(sql: _Sql, request_id) -> dict[str, ColumnElement]:
-    further = (
-        select(Screening.id)
-        .where(
-            Screening.request_id == request_id,
-            Screening.team_id == sql.team_id,
-            Screening.status == _COMPLETE,
-            Screening.outcome.in_(FURTHER_ASSESSMENT_OUTCOMES),
-        )
-    )
-    screened = select(Screening.id).where(
-        Screening.request_id == request_id,
-        Screening.team_id == sql.team_id,
-        Screening.status == _COMPLETE,
-        Screening.screened_at.is_not(None),
-    )
-    return {
-        "screened": exists(screened),
-        "further_assessment": exists(further),
-        "referred_on": exists(_referrals_of(sql, request_id)),
-        "attended": exists(_referrals_of(sql, request_id).where(_referral_outcome() == ReferralStatus.ATTENDED.value)),
-    }
 
 
 @measure(
@@ -1006,13 +1105,27 @@ def _stage_conditions(sql: _Sql, request_id) -> dict[str, ColumnElement]:
 )
 def pathway_funnel(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    stages = _stage_conditions(sql, Request.id)
-    row = sql.rows(
-        select(func.count(), *(func.sum(case((condition, 1), else_=0)) for condition in stages.values()))
-        .select_from(sql.requests_and_people())
-        .where(*sql.conditions())
-    )[0]
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    # One pass over the period's requests, their complete screenings and those screenings'
+    # referrals; each stage counts the distinct requests that reached it (the list behind a bar
+    # asks the same of each request with _stage_conditions).
+    joined = (
+        select(
+            facts.c.request_id,
+            case((Screening.outcome.in_(FURTHER_ASSESSMENT_OUTCOMES), facts.c.request_id)).label("further"),
+            case((OnwardReferral.id.is_not(None), facts.c.request_id)).label("referred"),
+            case((_referral_outcome() == ReferralStatus.ATTENDED.value, facts.c.request_id)).label("attended"),
+        )
+        .select_from(_complete_screenings(facts).outerjoin(OnwardReferral.__table__,
+                                                            OnwardReferral.screening_id == Screening.id))
+        .where(_current(facts))
+        .subquery()
+    )
+    totals = sql.rows(select(func.count(), func.count(facts.c.first_screened_at)).where(_current(facts)))[0]
+    stages = sql.rows(select(*(func.count(func.distinct(column)) for column in
+                               (joined.c.further, joined.c.referred, joined.c.attended))))[0]
+    row = (*totals, *stages)
     counts = [int(value or 0) for value in row]
     received = counts[0]
     data = [
@@ -1031,17 +1144,13 @@ def pathway_funnel(session: Session, user: User, filters: CaseloadFilters) -> pd
 )
 def onward_referrals(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    cohort = sql.cohort()
-    outcome = _referral_outcome().label("outcome")
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
     referrals = (
-        select(OnwardReferral.service, outcome)
-        .select_from(
-            cohort.join(Screening.__table__, Screening.request_id == cohort.c.request_id).join(
-                OnwardReferral.__table__, OnwardReferral.screening_id == Screening.id
-            )
-        )
-        .where(Screening.team_id == sql.team_id, Screening.status == _COMPLETE, OnwardReferral.team_id == sql.team_id)
+        select(OnwardReferral.service, _referral_outcome().label("outcome"))
+        .select_from(_complete_screenings(facts).join(OnwardReferral.__table__,
+                                                      OnwardReferral.screening_id == Screening.id))
+        .where(_current(facts))
         .subquery()
     )
     rows = sql.rows(
@@ -1065,25 +1174,19 @@ def onward_referrals(session: Session, user: User, filters: CaseloadFilters) -> 
 )
 def cover_by_hour_and_day(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    local = sql.cohort()
-    weekday = sql.weekday(local.c.received_at).label("weekday")
-    hour = sql.hour(local.c.received_at).label("hour")
-    rows = sql.rows(select(weekday, hour, func.count()).group_by(weekday, hour).order_by(weekday, hour))
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    rows = sql.rows(
+        select(facts.c.weekday, facts.c.hour, func.count())
+        .where(_current(facts))
+        .group_by(facts.c.weekday, facts.c.hour)
+        .order_by(facts.c.weekday, facts.c.hour)
+    )
     frame = _frame(rows, ["weekday", "hour", "requests"])
     for column in frame.columns:
         frame[column] = frame[column].astype(int)
     frame.insert(1, "day", frame["weekday"].map(lambda number: DAYS[number - 1]))
     return frame
-
-
-def _out_of_hours_category(sql: _Sql, moment) -> ColumnElement:
-    weekday, hour = sql.weekday(moment), sql.hour(moment)
-    return case(
-        (weekday >= 6, "weekend"),
-        (or_(hour < 8, hour >= 18), "weekday_evening_night"),
-        else_="weekday_day",
-    )
 
 
 @measure(
@@ -1095,11 +1198,14 @@ def _out_of_hours_category(sql: _Sql, moment) -> ColumnElement:
 )
 def out_of_hours(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    local = sql.cohort()
-    category = _out_of_hours_category(sql, local.c.received_at).label("category")
-    count = func.count()
-    rows = dict(sql.rows(select(category, count).group_by(category)))
+    sql = _sql_for(session, user, filters)
+    facts = sql.facts()
+    categorised = (
+        select(sql.out_of_hours_category(facts.c.weekday, facts.c.hour).label("category"))
+        .where(_current(facts))
+        .subquery()
+    )
+    rows = dict(sql.rows(select(categorised.c.category, func.count()).group_by(categorised.c.category)))
     total = sum(int(value) for value in rows.values())
     data = [
         (code, label, int(rows.get(code, 0)), _share(int(rows.get(code, 0)), total), code != "weekday_day")
@@ -1119,7 +1225,7 @@ def out_of_hours(session: Session, user: User, filters: CaseloadFilters) -> pd.D
 )
 def activities_by_month(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
+    sql = _sql_for(session, user, filters)
     kinds = (ActivityKind.MAPPA_MEETING.value, ActivityKind.TRAINING.value)
     month = sql.month(Activity.activity_on).label("month")
     conditions = [
@@ -1147,9 +1253,29 @@ CHART_MEASURES = [key for key in MEASURES if key != "headline"]
 
 
 def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict[str, pd.DataFrame]:
-    """Every measure for the page (and the KPI workbook) in one reading session."""
+    """Every measure for the page (and the KPI workbook) in one session, sharing one pass over the
+    period's requests: the facts are worked out once into a temporary table that each measure
+    reads, then dropped (and a reading session's rollback would drop it anyway)."""
     require(user, Permission.VIEW_CASELOAD)
-    return {key: info.function(session, user, filters) for key, info in MEASURES.items()}
+    sql = _Sql(session, user, filters)
+    # A fixed name, so SQLAlchemy's compiled-statement cache serves every later run; the table
+    # lives only in this connection and this transaction.
+    created = sql.facts_select(with_previous=True).into(SHARED_FACTS, temporary=True)
+    connection = session.connection()
+    connection.execute(created)
+    # Statistics for the new table, so the planner drives joins from these few rows rather
+    # than scanning every screening or referral (SQLite keeps them in the temp schema).
+    connection.exec_driver_sql(f"ANALYZE {'' if sql.postgres else 'temp.'}{created.table.name}")
+    session.info[SHARED_FACTS] = ((user.team_id, filters), created.table)
+    session.info[SHARED_SQL] = ((user.id, user.team_id, filters), sql)
+    try:
+        results = {key: info.function(session, user, filters) for key, info in MEASURES.items()}
+    finally:
+        session.info.pop(SHARED_FACTS, None)
+        session.info.pop(SHARED_SQL, None)
+    # On an error the transaction's rollback takes the table away; on success it goes now.
+    connection.exec_driver_sql(f"DROP TABLE {created.table.name}")
+    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -1214,36 +1340,13 @@ def _selected(selection: Selection, key: str, convert: Callable[[Any], Any] = la
         raise UnknownSelection(f"the selection's {key} is not understood") from error
 
 
-def _week_range(week: date) -> tuple[datetime, datetime]:
-    return clock.from_london(week, time()), clock.from_london(week + timedelta(weeks=1), time())
+def _selected_requests(sql: _Sql, selection: Selection) -> ColumnElement:
+    """A condition on Request picking exactly the requests the selected mark counts.
 
-
-def _selection_conditions(sql: _Sql, selection: Selection) -> list[ColumnElement]:
-    """WHERE conditions on Request (joined to Person) that pick exactly the selected mark's requests."""
+    The marks of the period's measures are conditions on the same facts the measures count, so
+    the list and the bar cannot disagree; the open caseload is a snapshot of now, on Request.
+    """
     name = selection.measure
-    to_date = lambda value: _as_date(value)  # noqa: E731
-    if name == "requests_by_week_and_site":
-        start, end = _week_range(_selected(selection, "week", to_date))
-        return [Request.received_at >= start, Request.received_at < end,
-                Request.site_id == _selected(selection, "site_id", int)]
-    if name == "requests_by_week_and_source":
-        start, end = _week_range(_selected(selection, "week", to_date))
-        return [Request.received_at >= start, Request.received_at < end,
-                Request.source_of_referral == _selected(selection, "source", str)]
-    seconds = sql.seconds_between(sql.first_screened(), Request.received_at)
-    if name == "time_to_first_screening":
-        return [sql.first_screened().is_not(None), sql.distribution_bin(seconds) == _selected(selection, "bin", int)]
-    if name == "screening_within_target_by_week":
-        start, end = _week_range(_selected(selection, "week", to_date))
-        return [Request.received_at >= start, Request.received_at < end, sql.first_screened().is_not(None),
-                sql.rag(seconds) == _selected(selection, "rag", str)]
-    if name == "answered_in_time_by_urgency":
-        in_time = and_(Request.first_response_at.is_not(None), Request.first_response_at <= Request.due_at)
-        conditions = [Request.urgency == _selected(selection, "urgency", str),
-                      or_(Request.first_response_at.is_not(None), Request.due_at < sql.now)]
-        if selection.get("in_time") is not None:
-            conditions.append(in_time if _selected(selection, "in_time", _truthy) else ~in_time)
-        return conditions
     if name == "open_caseload_by_practitioner":
         practitioner = _selected(selection, "practitioner_id", int)
         conditions = [Request.status.in_(_OPEN),
@@ -1254,57 +1357,55 @@ def _selection_conditions(sql: _Sql, selection: Selection) -> list[ColumnElement
             conditions.append(Request.due_at < sql.now)
         elif state == "not_overdue":
             conditions.append(Request.due_at >= sql.now)
-        return conditions
-    if name == "vulnerabilities":
-        code = _selected(selection, "code", str)
-        rank = func.row_number().over(partition_by=Screening.person_id,
-                                      order_by=(Request.received_at, Request.id)).label("rank")
-        firsts = (
-            select(Request.id.label("request_id"), rank)
-            .select_from(sql.requests_and_people()
-                         .join(Screening.__table__, Screening.request_id == Request.id)
-                         .join(ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
-            .where(*sql.conditions(), Screening.team_id == sql.team_id, Screening.status == _COMPLETE,
-                   ScreeningVulnerability.code == code)
-            .subquery()
-        )
-        return [Request.id.in_(select(firsts.c.request_id).where(firsts.c.rank == 1))]
-    if name == "age_band_and_gender":
-        people = _first_requests(sql, sql.age_band().label("age_band"),
-                                 func.coalesce(Person.gender_identity, "X").label("gender"))
-        return [Request.id.in_(select(people.c.request_id).where(
-            people.c.age_band == _selected(selection, "age_band", str),
-            people.c.gender == _selected(selection, "gender", str)))]
-    if name == "ethnic_category":
-        people = _first_requests(sql, func.coalesce(Person.ethnic_category, "99").label("ethnic_category"))
-        return [Request.id.in_(select(people.c.request_id).where(
-            people.c.ethnic_category == _selected(selection, "ethnic_category", str)))]
-    if name == "pathway_funnel":
+        return and_(*conditions)
+
+    facts = sql.facts()
+    f = facts.c
+    if name == "requests_by_week_and_site":
+        where = [f.week == _week(sql, selection), f.site_id == _selected(selection, "site_id", int)]
+    elif name == "requests_by_week_and_source":
+        where = [f.week == _week(sql, selection), f.source_of_referral == _selected(selection, "source", str)]
+    elif name == "time_to_first_screening":
+        where = [_screened(facts), sql.distribution_bin(f.screen_seconds) == _selected(selection, "bin", int)]
+    elif name == "screening_within_target_by_week":
+        where = [f.week == _week(sql, selection), _screened(facts),
+                 sql.rag(f.screen_seconds) == _selected(selection, "rag", str)]
+    elif name == "answered_in_time_by_urgency":
+        where = [f.urgency == _selected(selection, "urgency", str), _answerable(sql, facts)]
+    elif name == "vulnerabilities":
+        found = _people_with_vulnerability(facts, _selected(selection, "code", str))
+        return Request.id.in_(select(found.c.request_id))
+    elif name in ("age_band_and_gender", "ethnic_category"):
+        people = _first_requests(sql, facts)
+        if name == "age_band_and_gender":
+            chosen = [people.c.age_band == _selected(selection, "age_band", str),
+                      people.c.gender == _selected(selection, "gender", str)]
+        else:
+            chosen = [people.c.ethnic_category == _selected(selection, "ethnic_category", str)]
+        return Request.id.in_(select(people.c.request_id).where(*chosen))
+    elif name == "pathway_funnel":
+        stages = _stage_conditions(facts)
         stage = _selected(selection, "stage", str)
-        if stage == "received":
-            return []
-        stages = _stage_conditions(sql, Request.id)
         if stage not in stages:
             raise UnknownSelection(f"no stage {stage!r}")
-        return [stages[stage]]
-    if name == "onward_referrals":
-        referral = _referrals_of(sql, Request.id).where(
+        where = [stages[stage]]
+    elif name == "onward_referrals":
+        referral = _referrals_of(f.request_id).where(
             OnwardReferral.service == _selected(selection, "service", str),
             _referral_outcome() == _selected(selection, "outcome", str),
         )
-        return [exists(referral)]
-    if name == "cover_by_hour_and_day":
-        return [sql.weekday(Request.received_at) == _selected(selection, "weekday", int),
-                sql.hour(Request.received_at) == _selected(selection, "hour", int)]
-    if name == "out_of_hours":
-        return [_out_of_hours_category(sql, Request.received_at) == _selected(selection, "category", str)]
-    raise UnknownSelection(f"the chart {name!r} has no list behind it")
+        where = [exists(referral)]
+    elif name == "cover_by_hour_and_day":
+        where = [f.weekday == _selected(selection, "weekday", int), f.hour == _selected(selection, "hour", int)]
+    elif name == "out_of_hours":
+        where = [sql.out_of_hours_category(f.weekday, f.hour) == _selected(selection, "category", str)]
+    else:
+        raise UnknownSelection(f"the chart {name!r} has no list behind it")
+    return Request.id.in_(select(f.request_id).where(_current(facts), *where))
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
+def _week(sql: _Sql, selection: Selection) -> ColumnElement:
+    return _number((_selected(selection, "week", _as_date) - EPOCH).days)
 
 
 def drilldown_query(
@@ -1317,9 +1418,7 @@ def drilldown_query(
     showing it use `drilldown_rows`, which audits the viewing.
     """
     require(user, Permission.VIEW_CASELOAD)
-    sql = _Sql(session, user, filters)
-    snapshot = selection.measure == "open_caseload_by_practitioner"
-    conditions = sql.conditions(dated=not snapshot) + _selection_conditions(sql, selection)
+    sql = _sql_for(session, user, filters)
     allocated = aliased(User)
     source = aliased(CodeItem)
     request_type = aliased(CodeItem)
@@ -1349,7 +1448,7 @@ def drilldown_query(
             .outerjoin(request_type, and_(request_type.list_name == CodeList.REQUEST_TYPE.value,
                                           request_type.code == Request.request_type))
         )
-        .where(*conditions)
+        .where(*sql.conditions(), _selected_requests(sql, selection))
         .order_by(Request.received_at.desc(), Request.id.desc())
     )
     return query, DRILLDOWN_COLUMNS

@@ -756,3 +756,33 @@ def test_clicking_a_bar_in_chromium_lists_its_requests(live_app, page):  # noqa:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "view_caseload_list")).one()
     assert event.user_id == staff.team_lead.id
     assert "stage=received" in event.detail and "3 rows" in event.detail
+
+
+def test_all_measures_sharing_one_pass_equal_each_measure_alone(engine, team):
+    lead = team.staff.team_lead
+    with db.reading(engine) as session:
+        together = caseload.all_measures(session, lead, PERIOD)
+    for key, info in caseload.MEASURES.items():
+        alone = measure(engine, lead, info.function)
+        pd.testing.assert_frame_equal(together[key], alone, obj=key)
+
+
+def test_every_chart_is_valid_vega_lite_with_its_click_fields(engine, team):
+    """The page skips Altair's validation for speed; this is where every chart is validated."""
+    from ui import charts
+
+    with db.reading(engine) as session:
+        results = caseload.all_measures(session, team.staff.team_lead, PERIOD)
+    for key in caseload.CHART_MEASURES:
+        spec = charts.build(key, results[key], PERIOD)
+        assert spec.chart is not None, key
+        spec.chart.to_dict()  # raises on a schema error
+        vega = charts.vega_lite(spec.chart)
+        assert "continuousWidth" not in json.dumps(vega.get("config", {}))
+        if caseload.MEASURES[key].drilldown:
+            assert spec.fields and vega["params"][0]["name"] == charts.SELECTION, key
+            data = vega.get("data") or vega["layer"][0]["data"]
+            rows = data["values"] if "values" in data else vega["datasets"][data["name"]]
+            assert all(field in rows[0] for field in spec.fields), key
+        else:
+            assert not spec.fields

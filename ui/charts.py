@@ -5,12 +5,14 @@ Every builder takes the small DataFrame a `services.caseload` measure returned a
 data drawn are counts, labels and staff names only; never a client's name or identifier.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import altair as alt
 import pandas as pd
+from altair.utils.schemapi import debug_mode
 
 from services.caseload import DAYS, RAG_LABELS, CaseloadFilters, week_starts
 
@@ -43,7 +45,9 @@ def _pick(*fields: str) -> alt.Parameter:
 
 
 def _opacity(selection: alt.Parameter) -> alt.OpacityValue:
-    return alt.condition(selection, alt.value(1.0), alt.value(0.45))
+    # Built as the channel object itself: alt.condition's dict would be re-parsed against the
+    # whole schema, which costs more than the rest of the chart.
+    return alt.OpacityValue(value=0.45, condition={"param": selection.name, "value": 1.0})
 
 
 def _weeks_axis(filters: CaseloadFilters) -> alt.X:
@@ -56,10 +60,22 @@ def _weeks_axis(filters: CaseloadFilters) -> alt.X:
     )
 
 
-def _with_iso_weeks(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["week"] = frame["week"].map(lambda value: value.isoformat() if isinstance(value, date) else value)
-    return frame
+def _inline(frame: pd.DataFrame) -> alt.InlineData:
+    """The frame's rows inline in the spec, as plain JSON values (dates as ISO text, no NaN).
+
+    Given as data values rather than a DataFrame, so Altair skips its DataFrame sanitising and
+    the page can cache the finished spec.
+    """
+    return alt.InlineData(values=[{key: _json_value(value) for key, value in row.items()}
+                                  for row in frame.to_dict("records")])
+
+
+def _json_value(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def requests_by_week_and_site(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
@@ -67,14 +83,14 @@ def requests_by_week_and_site(frame: pd.DataFrame, filters: CaseloadFilters) -> 
         return ChartSpec(None, ("week", "site_id"))
     pick = _pick("week", "site_id")
     chart = (
-        alt.Chart(_with_iso_weeks(frame))
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             x=_weeks_axis(filters),
             y=alt.Y("sum(requests):Q", title="Requests"),
             color=alt.Color("site:N", title="Site"),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("week:O", title="Week beginning"), "site:N", alt.Tooltip("requests:Q")],
+            tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("site:N"), alt.Tooltip("requests:Q")],
         )
         .add_params(pick)
         .properties(height=HEIGHT)
@@ -87,7 +103,7 @@ def requests_by_week_and_source(frame: pd.DataFrame, filters: CaseloadFilters) -
         return ChartSpec(None, ("week", "source"))
     pick = _pick("week", "source")
     chart = (
-        alt.Chart(_with_iso_weeks(frame))
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             x=_weeks_axis(filters),
@@ -95,7 +111,7 @@ def requests_by_week_and_source(frame: pd.DataFrame, filters: CaseloadFilters) -
             color=alt.Color("source_label:N", title="Source"),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("source_label:N", title="Source"),
-                     "requests:Q"],
+                     alt.Tooltip("requests:Q")],
         )
         .add_params(pick)
         .properties(height=HEIGHT)
@@ -113,23 +129,23 @@ def time_to_first_screening(frame: pd.DataFrame, filters: CaseloadFilters) -> Ch
         target=frame["within_target"].map({True: "Within target", False: "Over target"}),
     )
     bars = (
-        alt.Chart(data)
+        alt.Chart(_inline(data))
         .mark_bar()
         .encode(
             x=alt.X("from_hours:Q", title="Hours from request to first screening (last bar: more than this)"),
-            x2="to_hours:Q",
+            x2=alt.X2("to_hours"),
             y=alt.Y("requests:Q", title="Screened requests"),
             color=alt.Color("target:N", title="", scale=alt.Scale(domain=["Within target", "Over target"],
                                                                  range=WITHIN_COLOURS)),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("label:N", title="Time to screening"), "requests:Q"],
+            tooltip=[alt.Tooltip("label:N", title="Time to screening"), alt.Tooltip("requests:Q")],
         )
         .add_params(pick)
     )
     target = (
-        alt.Chart(pd.DataFrame({"target_hours": [target_hours], "label": [f"Target {target_hours:g} h"]}))
+        alt.Chart(alt.InlineData(values=[{"target_hours": target_hours, "label": f"Target {target_hours:g} h"}]))
         .mark_rule(strokeDash=[4, 3], color="black")
-        .encode(x="target_hours:Q", tooltip=["label:N"])
+        .encode(x=alt.X("target_hours:Q"), tooltip=[alt.Tooltip("label:N")])
     )
     return ChartSpec(alt.layer(bars, target).properties(height=HEIGHT), ("bin",))
 
@@ -139,7 +155,7 @@ def screening_within_target_by_week(frame: pd.DataFrame, filters: CaseloadFilter
         return ChartSpec(None, ("week", "rag"))
     pick = _pick("week", "rag")
     chart = (
-        alt.Chart(_with_iso_weeks(frame))
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             x=_weeks_axis(filters),
@@ -151,7 +167,7 @@ def screening_within_target_by_week(frame: pd.DataFrame, filters: CaseloadFilter
             order=alt.Order("rag_order:Q"),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("rag_label:N", title=""),
-                     "requests:Q",
+                     alt.Tooltip("requests:Q"),
                      alt.Tooltip("share_within_target:Q", title="Within target that week", format=".0%")],
         )
         .transform_calculate(rag_order="indexof(['green', 'amber', 'red'], datum.rag)")
@@ -171,7 +187,7 @@ def answered_in_time_by_urgency(frame: pd.DataFrame, filters: CaseloadFilters) -
         return ChartSpec(None, ("urgency",))
     pick = _pick("urgency")
     chart = (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             x=alt.X("share:Q", title="Answered by due time", axis=alt.Axis(format="%"),
@@ -196,7 +212,7 @@ def open_caseload_by_practitioner(frame: pd.DataFrame, filters: CaseloadFilters)
                       var_name="state", value_name="requests")
     data["state_label"] = data["state"].map({"overdue": "Overdue", "not_overdue": "Not yet due"})
     chart = (
-        alt.Chart(data)
+        alt.Chart(_inline(data))
         .mark_bar()
         .encode(
             y=alt.Y("practitioner:N", title="", sort=list(frame["practitioner"])),
@@ -205,7 +221,7 @@ def open_caseload_by_practitioner(frame: pd.DataFrame, filters: CaseloadFilters)
                                                                        range=["#c62828", "#90a4ae"])),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("practitioner:N", title="Allocated to"), alt.Tooltip("state_label:N", title=""),
-                     "requests:Q"],
+                     alt.Tooltip("requests:Q")],
         )
         .add_params(pick)
         .properties(height=max(120, 28 * len(frame)))
@@ -216,7 +232,7 @@ def open_caseload_by_practitioner(frame: pd.DataFrame, filters: CaseloadFilters)
 def _horizontal_share(frame: pd.DataFrame, key: str, label: str, value: str, title: str, fmt: str) -> alt.Chart:
     pick = _pick(key)
     return (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             y=alt.Y(f"{label}:N", title="", sort="-x"),
@@ -233,7 +249,8 @@ def vulnerabilities(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
     if frame.empty:
         return ChartSpec(None, ("code",))
     chart = _horizontal_share(frame, "code", "label", "share", "Share of screened people", ".0%")
-    return ChartSpec(chart.encode(tooltip=["label:N", alt.Tooltip("share:Q", format=".0%"), "people:Q"]), ("code",))
+    tooltip = [alt.Tooltip("label:N"), alt.Tooltip("share:Q", format=".0%"), alt.Tooltip("people:Q")]
+    return ChartSpec(chart.encode(tooltip=tooltip), ("code",))
 
 
 def age_band_and_gender(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
@@ -242,7 +259,7 @@ def age_band_and_gender(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartS
     pick = _pick("age_band", "gender")
     order = ["10–17", "18–25", "26–64", "65+", "Not known", "Under 10 (check the record)"]
     chart = (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             x=alt.X("age_band_label:N", title="Age band", sort=order, axis=alt.Axis(labelAngle=0)),
@@ -250,7 +267,7 @@ def age_band_and_gender(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartS
             color=alt.Color("gender_label:N", title="Gender identity"),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("age_band_label:N", title="Age band"),
-                     alt.Tooltip("gender_label:N", title="Gender identity"), "people:Q"],
+                     alt.Tooltip("gender_label:N", title="Gender identity"), alt.Tooltip("people:Q")],
         )
         .add_params(pick)
         .properties(height=HEIGHT)
@@ -269,13 +286,13 @@ def pathway_funnel(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
     if frame["requests"].iloc[0] == 0:
         return ChartSpec(None, ("stage",))
     pick = _pick("stage")
-    base = alt.Chart(frame).encode(
+    base = alt.Chart(_inline(frame)).encode(
         y=alt.Y("label:N", title="", sort=list(frame["label"])),
         x=alt.X("requests:Q", title="Requests"),
     )
     bars = base.mark_bar().encode(
         opacity=_opacity(pick),
-        tooltip=[alt.Tooltip("label:N", title="Stage"), "requests:Q",
+        tooltip=[alt.Tooltip("label:N", title="Stage"), alt.Tooltip("requests:Q"),
                  alt.Tooltip("share_of_received:Q", title="Share of requests", format=".0%")],
     ).add_params(pick)
     text = base.mark_text(align="left", dx=4).encode(text=alt.Text("share_of_received:Q", format=".0%"))
@@ -287,7 +304,7 @@ def onward_referrals(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec
         return ChartSpec(None, ("service", "outcome"))
     pick = _pick("service", "outcome")
     chart = (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             y=alt.Y("service_label:N", title="", sort="-x"),
@@ -295,7 +312,7 @@ def onward_referrals(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec
             color=alt.Color("outcome_label:N", title="Outcome"),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("service_label:N", title="Service"),
-                     alt.Tooltip("outcome_label:N", title="Outcome"), "referrals:Q"],
+                     alt.Tooltip("outcome_label:N", title="Outcome"), alt.Tooltip("referrals:Q")],
         )
         .add_params(pick)
         .properties(height=max(120, 24 * frame["service"].nunique()))
@@ -308,7 +325,7 @@ def cover_by_hour_and_day(frame: pd.DataFrame, filters: CaseloadFilters) -> Char
         return ChartSpec(None, ("weekday", "hour"))
     pick = _pick("weekday", "hour")
     chart = (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_rect()
         .encode(
             x=alt.X("hour:O", title="Hour of the day (London)", scale=alt.Scale(domain=list(range(24))),
@@ -316,7 +333,7 @@ def cover_by_hour_and_day(frame: pd.DataFrame, filters: CaseloadFilters) -> Char
             y=alt.Y("day:N", title="", sort=list(DAYS), scale=alt.Scale(domain=list(DAYS))),
             color=alt.Color("requests:Q", title="Requests", scale=alt.Scale(scheme="blues")),
             opacity=_opacity(pick),
-            tooltip=["day:N", alt.Tooltip("hour:O", title="Hour"), "requests:Q"],
+            tooltip=[alt.Tooltip("day:N"), alt.Tooltip("hour:O", title="Hour"), alt.Tooltip("requests:Q")],
         )
         .add_params(pick)
         .properties(height=220)
@@ -329,7 +346,7 @@ def out_of_hours(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
         return ChartSpec(None, ("category",))
     pick = _pick("category")
     chart = (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             y=alt.Y("label:N", title="", sort=list(frame["label"])),
@@ -338,7 +355,7 @@ def out_of_hours(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
                             scale=alt.Scale(domain=[True, False], range=["#5e35b1", "#b0bec5"]),
                             legend=alt.Legend(labelExpr="datum.label == 'true' ? 'Yes' : 'No'")),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("label:N", title=""), "requests:Q", alt.Tooltip("share:Q", format=".0%")],
+            tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("requests:Q"), alt.Tooltip("share:Q", format=".0%")],
         )
         .add_params(pick)
         .properties(height=120)
@@ -350,14 +367,14 @@ def activities_by_month(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartS
     if frame.empty:
         return ChartSpec(None, ())
     chart = (
-        alt.Chart(frame)
+        alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
             x=alt.X("month:O", title="Month", axis=alt.Axis(labelAngle=0)),
-            xOffset="kind_label:N",
+            xOffset=alt.XOffset("kind_label:N"),
             y=alt.Y("sessions:Q", title="Meetings or sessions"),
             color=alt.Color("kind_label:N", title=""),
-            tooltip=["month:O", alt.Tooltip("kind_label:N", title=""), "sessions:Q",
+            tooltip=[alt.Tooltip("month:O"), alt.Tooltip("kind_label:N", title=""), alt.Tooltip("sessions:Q"),
                      alt.Tooltip("people_trained:Q", title="People trained")],
         )
         .properties(height=HEIGHT)
@@ -384,7 +401,29 @@ BUILDERS: dict[str, Callable[[pd.DataFrame, CaseloadFilters], ChartSpec]] = {
 
 
 def build(key: str, frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
-    return BUILDERS[key](frame, filters)
+    """The chart of a measure. Altair's validation on construction is off here (it costs more
+    than all the page's SQL); tests/test_caseload.py validates every chart instead."""
+    with debug_mode(False):
+        return BUILDERS[key](frame, filters)
+
+
+def vega_lite(chart: alt.TopLevelMixin) -> dict:
+    """The chart as a Vega-Lite spec with its (small) data inline, for `st.vega_lite_chart`.
+
+    Not validated here: Altair's schema validation of 14 charts costs more than all the SQL of the
+    page, so tests validate every builder's output instead (tests/test_caseload.py), and the page
+    caches the specs with the measures.
+    """
+    spec = chart.to_dict(validate=False)
+    # Altair's default theme fixes a 300 × 300 view; Streamlit sizes charts to their column.
+    view = spec.get("config", {}).get("view", {})
+    view.pop("continuousWidth", None)
+    view.pop("continuousHeight", None)
+    if "config" in spec and not view:
+        spec["config"].pop("view", None)
+        if not spec["config"]:
+            del spec["config"]
+    return spec
 
 
 def selected_point(event, fields: tuple[str, ...]) -> dict | None:
