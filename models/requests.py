@@ -36,6 +36,9 @@ class Request(RequestBase, table=True):
         Index("ix_request_team_received", "team_id", "received_at"),
         Index("ix_request_site_received", "site_id", "received_at"),
         Index("ix_request_allocated_status", "allocated_to_id", "status"),
+        # Caseload: the requests closed since a moment (open caseload one period ago) are read
+        # by range instead of scanning the team's whole history.
+        Index("ix_request_team_closed", "team_id", "closed_at"),
         {"sqlite_autoincrement": True},  # ids, and so references, are never reused
     )
     id: int | None = Field(default=None, primary_key=True)
