@@ -15,13 +15,12 @@ from services.permissions import Permission
 from ui import charts
 from ui.export_button import export_button
 from ui.guard import app_engine, require
+from ui.query_filters import FilterBar, FilterKind, QueryFilter, parse
 
 CACHE_SECONDS = 300
 ACTIVE_CHART = "caseload_active_chart"
 LIST_SHOWN = "caseload_list_shown"
-SYNCED_QUERY = "caseload_synced_query"
-ALL = ""  # the "no filter" choice (a selectbox's None would show as "Choose an option")
-FIELDS = ("site_id", "source_of_referral", "request_type", "urgency", "practitioner_id", "age_band")
+ALL = "all"  # the "no filter" choice of a text filter (ids use 0): a selectbox's None shows no label
 
 user = require(Permission.VIEW_CASELOAD, title="Caseload")
 engine = app_engine()
@@ -49,50 +48,62 @@ def team_choices(user_id: int, team_id: int, role: str, stamp: int, _user, _engi
         return caseload.filter_choices(session, _user)
 
 
-def choices_for(name: str, choices: caseload.FilterChoices) -> dict:
-    return {"site_id": choices.sites, "source_of_referral": choices.sources, "request_type": choices.request_types,
-            "urgency": choices.urgencies, "practitioner_id": choices.practitioners,
-            "age_band": choices.age_bands}[name]
+# Each filter's URL key, its "All" value and its label; the keys are CaseloadFilters.QUERY_NAMES.
+SELECTS = (
+    ("site_id", "site", FilterKind.INT, 0, "Site"),
+    ("source_of_referral", "source", FilterKind.TEXT, ALL, "Source"),
+    ("request_type", "type", FilterKind.TEXT, ALL, "Request type"),
+    ("urgency", "urgency", FilterKind.TEXT, ALL, "Urgency"),
+    ("practitioner_id", "practitioner", FilterKind.INT, 0, "Practitioner"),
+    ("age_band", "age", FilterKind.TEXT, ALL, "Age band"),
+)
 
 
 def filter_bar(choices: caseload.FilterChoices) -> CaseloadFilters:
-    """Widgets that show the URL's filters and write any change back to the URL."""
-    query = st.query_params.to_dict()
-    from_url, problems = CaseloadFilters.from_query(query)
-    if st.session_state.get(SYNCED_QUERY) != query:  # a new link, or the first visit: the URL wins
-        st.session_state["filter_start"], st.session_state["filter_end"] = from_url.start, from_url.end
-        for name in FIELDS:
-            value = getattr(from_url, name)
-            if value is not None and value not in choices_for(name, choices):
-                problems.append(f"Ignored a filter from the link: {name.replace('_', ' ')} is not in your team.")
-                value = None
-            st.session_state[f"filter_{name}"] = ALL if value is None else value
-    for problem in problems:
-        st.warning(problem)
-    labels = {"site_id": "Site", "source_of_referral": "Source", "request_type": "Request type",
-              "urgency": "Urgency", "practitioner_id": "Practitioner", "age_band": "Age band"}
+    """The shared URL-kept filter bar (ui/query_filters.py): the link's filters, or this session's."""
+    default = CaseloadFilters.default()
+    options = {"site_id": choices.sites, "source_of_referral": choices.sources, "request_type": choices.request_types,
+               "urgency": choices.urgencies, "practitioner_id": choices.practitioners, "age_band": choices.age_bands}
+    bar = FilterBar("caseload", [
+        QueryFilter("from", FilterKind.DATE, default=default.start),
+        QueryFilter("to", FilterKind.DATE, default=default.end),
+        *(QueryFilter(key, kind, default=everything, choices=set(options[name]))
+          for name, key, kind, everything, _label in SELECTS),
+    ])
+    _warn_about_dropped_values(bar)
+    bar.start()
     with st.container(border=True):
         columns = st.columns(4)
-        start = columns[0].date_input("From", key="filter_start", format="DD/MM/YYYY")
-        end = columns[1].date_input("To", key="filter_end", format="DD/MM/YYYY")
-        values = {}
-        for index, name in enumerate(FIELDS):
-            options = choices_for(name, choices)
-            chosen = columns[(index + 2) % 4].selectbox(
-                labels[name], [ALL, *options], key=f"filter_{name}",
-                format_func=lambda value, options=options: "All" if value == ALL else options.get(value, value),
+        columns[0].date_input("From", key=bar.key("from"), format="DD/MM/YYYY")
+        columns[1].date_input("To", key=bar.key("to"), format="DD/MM/YYYY")
+        for index, (name, key, _kind, everything, label) in enumerate(SELECTS):
+            named = options[name]
+            columns[(index + 2) % 4].selectbox(
+                label, [everything, *named], key=bar.key(key),
+                format_func=lambda value, named=named, everything=everything: (
+                    "All" if value == everything else named.get(value, str(value))),
             )
-            values[name] = None if chosen == ALL else chosen
+    chosen = bar.publish()
+    start, end = chosen["from"] or default.start, chosen["to"] or default.end
     if end < start:
         st.warning("The end date is before the start date; showing the start date only.")
         end = start
-    filters = CaseloadFilters(start=start, end=end, **values)
-    if filters.to_query() != query:
-        st.query_params.from_dict(filters.to_query())
-    st.session_state[SYNCED_QUERY] = filters.to_query()
+    filters = CaseloadFilters(start=start, end=end, **{
+        name: (None if chosen[key] in (ALL, 0, None) else chosen[key]) for name, key, *_ in SELECTS})
     st.caption(f"Showing requests {filters.describe(choices)}. Compared with "
                f"{clock.format_date(filters.previous().start)} to {clock.format_date(filters.previous().end)}.")
     return filters
+
+
+def _warn_about_dropped_values(bar: FilterBar) -> None:
+    """Say so when a link carries a value this user cannot use (another team's site, a typo)."""
+    for query_filter in bar.filters:
+        raw = st.query_params.get_all(query_filter.name)
+        empty = query_filter.empty()
+        spelt_empty = empty.isoformat() if hasattr(empty, "isoformat") else str(empty)
+        if raw and raw not in ([""], [spelt_empty]) and parse([query_filter], {query_filter.name: raw})[
+                query_filter.name] == empty:
+            st.warning(f"Ignored the link's {query_filter.name}: not a value you can choose here.")
 
 
 def headline_tiles(frame) -> None:

@@ -1475,37 +1475,6 @@ def drilldown_rows(
     return _frame(rows, [column.key for column in columns]), int(total or 0)
 
 
-@dataclass(frozen=True)
-class DrilldownFilters:
-    """The drill-down list's filters as one object, for the export registry's `select(session, user, filters)`.
-
-    No arguments means the default period and every request received in it.
-    """
-
-    filters: CaseloadFilters | None = None
-    selection: Selection | None = None
-
-    def resolved(self) -> tuple[CaseloadFilters, Selection]:
-        return (self.filters or CaseloadFilters.default(),
-                self.selection or Selection.of("pathway_funnel", {"stage": "received"}))
-
-
-def drilldown_select(session: Session, user: User, list_filters: DrilldownFilters) -> Select:
-    filters, selection = list_filters.resolved()
-    return drilldown_query(session, user, filters, selection)[0]
-
-
-def describe_drilldown(session: Session, user: User, list_filters: DrilldownFilters) -> list[tuple[str, str]]:
-    """(label, value in words) pairs: the chart and mark clicked, then each filter."""
-    require(user, Permission.VIEW_CASELOAD)
-    filters, selection = list_filters.resolved()
-    choices = filter_choices(session, user)
-    described = [("Chart", MEASURES[selection.measure].title if selection.measure in MEASURES else selection.measure),
-                 ("Selected", ", ".join(f"{key} {value}" for key, value in selection.values) or "everything")]
-    described += [("Filters", filters.describe(choices))]
-    return described
-
-
 def data_stamp(session: Session, user: User) -> int:
     """A number that changes whenever records change, for keying a short-lived cache.
 

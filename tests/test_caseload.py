@@ -658,6 +658,7 @@ def test_page_draws_every_chart_and_tile_for_a_team_lead(app_test, page_team):
         if info.key != "headline":
             assert info.definition in captions, info.key
     assert not test.dataframe  # no list (and so no client's name) until a mark is clicked
+    assert not test.warning  # the link's own filters are all usable
 
 
 def test_chart_specs_on_the_page_hold_no_client_name(app_test, page_team):
@@ -693,7 +694,7 @@ def test_the_filters_come_from_and_go_to_the_url(app_test, page_team):
     assert not test.exception
     tiles = {metric.label: metric.value for metric in test.metric}
     assert tiles["Requests received"] == "2"  # R2 and R4
-    test.selectbox(key="filter_urgency").set_value("routine").run()
+    test.selectbox(key="caseload_urgency").set_value("routine").run()
     assert test.query_params["urgency"] == ["routine"] or test.query_params["urgency"] == "routine"
     assert {metric.label: metric.value for metric in test.metric}["Requests received"] == "1"  # R4
 
@@ -702,7 +703,7 @@ def test_a_link_with_a_site_of_another_team_is_ignored_with_a_message(app_test, 
     other_site = page_team.staff.sites[2].id
     test = app_test(PAGE, page_team.staff.team_lead, query={**PERIOD.to_query(), "site": str(other_site)}).run()
     assert not test.exception
-    assert any("not in your team" in warning.value for warning in test.warning)
+    assert any("not a value you can choose" in warning.value for warning in test.warning)
     assert {metric.label: metric.value for metric in test.metric}["Requests received"] == "6"
 
 
