@@ -121,17 +121,18 @@ def activate(key: str) -> None:
 
 
 def requests_list(key: str, point: dict, filters: CaseloadFilters) -> None:
-    """The requests behind the clicked mark: audited once per selection, then kept for reruns."""
+    """The requests behind the clicked mark: read and audited once per selection (and data version),
+    then kept for this session's reruns."""
     selection = Selection.of(key, point)
     shown = st.session_state.get(LIST_SHOWN)
-    if not shown or shown[0] != (selection, filters):
+    if not shown or shown[0] != (selection, filters, stamp):
         try:
             with db.writing(engine) as session:
                 frame, total = caseload.drilldown_rows(session, user, filters, selection)
         except caseload.UnknownSelection:
             st.warning("That part of the chart has no list behind it.")
             return
-        shown = ((selection, filters), frame, total)
+        shown = ((selection, filters, stamp), frame, total)
         st.session_state[LIST_SHOWN] = shown
     _, frame, total = shown
     st.markdown(f"**Requests behind the selection: {total:,}**"
