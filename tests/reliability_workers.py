@@ -201,6 +201,17 @@ def _save_request(engine: Engine, user: User, site_id: int, family_name: str, se
     yield log
 
 
+SCREENING_STEPS = ("request with new person", "start draft", "person and context", "consent", "vulnerabilities",
+                   "instruments", "risk", "outcome", "onward referral", "complete")
+
+
+def operation_name(scenario: str, operation: int) -> str:
+    """What the child's `operation`-th operation (from 1) saves."""
+    if scenario == REQUEST_WITH_PERSON:
+        return "request with new person"
+    return SCREENING_STEPS[(operation - 1) % len(SCREENING_STEPS)]
+
+
 def _screening_steps(engine: Engine, user: User, site_id: int, family_name: str, serial: int, born_offset: int):
     """A screening from its request to completion, one real operation (one transaction) at a time:
     the request with its new person, the draft, each section, the instrument answers, an onward
