@@ -1250,6 +1250,7 @@ def activities_by_month(session: Session, user: User, filters: CaseloadFilters) 
 
 
 CHART_MEASURES = [key for key in MEASURES if key != "headline"]
+_FACTS_TABLES: dict[str, Any] = {}
 
 
 def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict[str, pd.DataFrame]:
@@ -1265,8 +1266,11 @@ def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict
     connection.execute(created)
     # Statistics for the new table, so the planner drives joins from these few rows rather
     # than scanning every screening or referral (SQLite keeps them in the temp schema).
-    connection.exec_driver_sql(f"ANALYZE {'' if sql.postgres else 'temp.'}{created.table.name}")
-    session.info[SHARED_FACTS] = ((user.team_id, filters), created.table)
+    connection.exec_driver_sql(f"ANALYZE {'' if sql.postgres else 'temp.'}{SHARED_FACTS}")
+    # The same Table object every time, so the statements that read it are compiled once per
+    # process rather than once per page (a new Table would be a new compiled-cache key).
+    table = _FACTS_TABLES.setdefault(session.get_bind().dialect.name, created.table)
+    session.info[SHARED_FACTS] = ((user.team_id, filters), table)
     session.info[SHARED_SQL] = ((user.id, user.team_id, filters), sql)
     try:
         results = {key: info.function(session, user, filters) for key, info in MEASURES.items()}
@@ -1274,7 +1278,7 @@ def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict
         session.info.pop(SHARED_FACTS, None)
         session.info.pop(SHARED_SQL, None)
     # On an error the transaction's rollback takes the table away; on success it goes now.
-    connection.exec_driver_sql(f"DROP TABLE {created.table.name}")
+    connection.exec_driver_sql(f"DROP TABLE {SHARED_FACTS}")
     return results
 
 
