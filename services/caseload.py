@@ -502,6 +502,7 @@ class _Sql:
         first = self.filters.previous().utc_range()[0] if with_previous else start
         local_ymd = self.local_ymd(Request.received_at)
         born_ymd = self.ymd(Person.date_of_birth)
+        period = case((Request.received_at >= start, "current"), else_="previous")
         stored = (
             select(
                 Request.id.label("request_id"),
@@ -514,7 +515,12 @@ class _Sql:
                 Request.person_id,
                 Request.due_at,
                 Request.first_response_at,
-                case((Request.received_at >= start, "current"), else_="previous").label("period"),
+                period.label("period"),
+                # 1 on each person's first request of its period (ties broken by id), so that
+                # people are counted once without a sort per measure.
+                case((func.row_number().over(partition_by=(Request.person_id, period),
+                                             order_by=(Request.received_at, Request.id)) == 1, 1),
+                     else_=0).label("first_for_person"),
                 self.first_screened().label("first_screened_at"),
                 self.local_seconds(Request.received_at).label("local_seconds"),
                 local_ymd.label("local_ymd"),
@@ -544,7 +550,7 @@ class _Sql:
             *(s[name] for name in (
                 "request_id", "received_at", "period", "site_id", "source_of_referral", "request_type", "urgency",
                 "allocated_to_id", "person_id", "due_at", "first_response_at", "first_screened_at", "gender",
-                "ethnic_category",
+                "ethnic_category", "first_for_person",
             )),
             self.seconds_between(s.first_screened_at, s.received_at).label("screen_seconds"),
             self.week_of(s.local_seconds).label("week"),
@@ -643,13 +649,11 @@ def _answered_in_time(facts) -> ColumnElement:
 
 def _first_requests(sql: _Sql, facts) -> Select:
     """Each person's first request of the period (so people are counted once), with its facts."""
-    rank = func.row_number().over(partition_by=facts.c.person_id, order_by=(facts.c.received_at, facts.c.request_id))
-    ranked = (
-        select(facts.c.request_id, facts.c.age_band, facts.c.gender, facts.c.ethnic_category, rank.label("rank"))
-        .where(_current(facts), facts.c.person_id.is_not(None))
+    return (
+        select(facts.c.request_id, facts.c.age_band, facts.c.gender, facts.c.ethnic_category)
+        .where(_current(facts), facts.c.person_id.is_not(None), facts.c.first_for_person == 1)
         .subquery()
     )
-    return select(ranked).where(ranked.c.rank == 1).subquery()
 
 
 def _complete_screenings(facts):
