@@ -344,11 +344,13 @@ class _Sql:
     """The SQL the measures share: London time, the period's request facts, ranks and percentiles.
 
     Every measure of the period reads the *facts*: one row per request of the period (and of the
-    previous period, marked by `period`) with what the measures need worked out once — its London
-    week, weekday and hour, its first complete screening and the whole seconds to it, the person's
-    age band on the London date, gender and ethnic category. Standing alone a measure computes the
-    facts in a materialised CTE; `all_measures` computes them once into a temporary table that
-    every measure then reads (it goes with the transaction: reading sessions never commit).
+    previous period, marked by `period`). What is costly is stored once per row — its first
+    complete screening (a correlated look-up), its time as London seconds and London date, the
+    person's date of birth as a number, whether it is the person's first request of the period;
+    what is cheap (week, weekday, hour, seconds to screening, age band) is derived in `facts()`
+    where a measure uses it. Standing alone a measure stores the facts in a materialised CTE;
+    `all_measures` stores them once in a temporary table every measure then reads (dropped at
+    the end, and in any case gone with the transaction, which a reading session never commits).
     """
 
     def __init__(self, session: Session, user: User, filters: CaseloadFilters):
