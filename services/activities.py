@@ -420,8 +420,9 @@ def person_choice(session: Session, user: User, person_id: int | None) -> Person
     """The label of a person already on a record, for an edit form."""
     require(user, Permission.VIEW_ACTIVITIES)
     person = session.get(Person, person_id) if person_id else None
-    if person is None or person.team_id != user.team_id:
+    if person is None:
         return None
+    require_team(user, person.team_id, entity="person", entity_id=person.id)  # refused and audited, not just empty
     return PersonChoice(person.id, people.describe(person))
 
 

@@ -102,6 +102,7 @@ def _requests(session: Session, user: User, person_id: int) -> list[RequestRow]:
 def score_history(session: Session, user: User, person_id: int) -> list[ScorePoint]:
     """Totals of fully answered instruments at the person's completed screenings, oldest first."""
     require(user, Permission.VIEW_PEOPLE)
+    people.person_in_team(session, user, person_id)  # another team's person is refused, and the refusal audited
     query = (
         select(Screening.id, Screening.screened_at, InstrumentResult.instrument, InstrumentResult.total,
                InstrumentResult.band)
