@@ -79,6 +79,7 @@ from models.codes import (
 )
 from services import audit, clock, code_lists, settings
 from services.permissions import Permission, require
+from services.requests import overdue_at
 
 DEFAULT_WEEKS = 12
 DRILLDOWN_ACTION = "view_caseload_list"
@@ -753,7 +754,8 @@ HEADLINE_COLUMNS = ["key", "label", "value", "previous", "unit", "better"]
     time from receipt to first screening of those screened; the share screened within the team's
     screening target; the share answered by their due time (set from the urgency's response
     target) of those answered or already overdue. Each is compared with the period of the same
-    length just before. Open, waiting-for-allocation and overdue counts are as of now, compared
+    length just before. Open, waiting-for-allocation and overdue counts (past the due time with no
+    first response yet, as on the triage queue) are as of now, compared
     with the same moment one period-length ago (rebuilt from received, allocated and closed times;
     a reopened request counts as open from its receipt).""",
     drilldown=False,
@@ -820,7 +822,7 @@ def _snapshot(sql: _Sql) -> dict[str, int]:
     is_open = Request.status.in_(_OPEN)
     open_then = Request.received_at <= then  # within each half, the rest of "open then" holds
     waiting_then = and_(open_then, or_(Request.allocated_at.is_(None), Request.allocated_at > then))
-    overdue_then = and_(open_then, Request.due_at < then)
+    overdue_then = and_(open_then, overdue_at(then))
 
     def half(*where, now_too: bool):
         zero = literal_column("0")
@@ -828,7 +830,7 @@ def _snapshot(sql: _Sql) -> dict[str, int]:
             select(
                 (literal_column("1") if now_too else zero).label("open_now"),
                 (case((Request.allocated_to_id.is_(None), 1), else_=0) if now_too else zero).label("waiting_now"),
-                (case((Request.due_at < now, 1), else_=0) if now_too else zero).label("overdue_now"),
+                (case((overdue_at(now), 1), else_=0) if now_too else zero).label("overdue_now"),
                 case((open_then, 1), else_=0).label("open_then"),
                 case((waiting_then, 1), else_=0).label("waiting_then"),
                 case((overdue_then, 1), else_=0).label("overdue_then"),
@@ -1002,13 +1004,13 @@ def answered_in_time_by_urgency(session: Session, user: User, filters: CaseloadF
     "open_caseload_by_practitioner",
     "Open caseload per practitioner",
     """Open requests now (new, allocated, in progress or reopened), by the member of staff they are
-    allocated to, split into overdue (past their due time) and not yet due. Filters other than the
-    dates apply; "Not allocated" is the queue waiting for allocation.""",
+    allocated to, split into overdue (past their due time with no first response yet) and the
+    rest. Filters other than the dates apply; "Not allocated" is the queue waiting for allocation.""",
 )
 def open_caseload_by_practitioner(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
-    overdue = case((Request.due_at < sql.now, 1), else_=0)
+    overdue = case((overdue_at(sql.now), 1), else_=0)
     practitioner = func.coalesce(Request.allocated_to_id, literal_column(str(NOT_ALLOCATED)))
     rows = sql.rows(
         select(practitioner, User.full_name, func.count(), func.sum(overdue))
@@ -1364,9 +1366,9 @@ def _selected_requests(sql: _Sql, selection: Selection) -> ColumnElement:
                       else Request.allocated_to_id == practitioner]
         state = selection.get("state")
         if state == "overdue":
-            conditions.append(Request.due_at < sql.now)
+            conditions.append(overdue_at(sql.now))
         elif state == "not_overdue":
-            conditions.append(Request.due_at >= sql.now)
+            conditions.append(~overdue_at(sql.now))
         return and_(*conditions)
 
     facts = sql.facts()

@@ -9,7 +9,7 @@ from models import Person, Request, Screening, User
 from models.codes import OPEN_REQUEST_STATUSES, RequestType, ScreeningStatus
 from services import clock, settings
 from services.permissions import Permission, has_permission, require
-from services.requests import response_clock
+from services.requests import overdue_at, response_clock
 from services.response_clock import ClockReading
 
 MY_WORK_LIMIT = 50
@@ -102,10 +102,5 @@ def team_counts(session: Session, user: User) -> TeamCounts | None:
     unallocated = session.exec(
         select(func.count()).select_from(Request).where(open_in_team, Request.allocated_to_id.is_(None))
     ).one()
-    # Overdue as the triage queue counts it: the clock stops at the first response.
-    overdue = session.exec(
-        select(func.count()).select_from(Request).where(
-            open_in_team, Request.first_response_at.is_(None), Request.due_at < clock.now()
-        )
-    ).one()
+    overdue = session.exec(select(func.count()).select_from(Request).where(open_in_team, overdue_at(clock.now()))).one()
     return TeamCounts(unallocated=unallocated, overdue=overdue)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Select, and_, case, func, literal, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, tuple_, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -683,6 +683,17 @@ class TriageRow:
 class TriagePage:
     rows: list[TriageRow]
     next_cursor: PageCursor | None  # None on the last page
+
+
+def overdue_at(moment: datetime) -> ColumnElement[bool]:
+    """Overdue at `moment`: its target passed with no first response yet (the clock stops there).
+
+    The one definition shared by the queue's clock, "My work" and the caseload page.
+    """
+    return and_(
+        Request.due_at < moment,
+        or_(Request.first_response_at.is_(None), Request.first_response_at > moment),
+    )
 
 
 def response_clock(received_at: datetime, due_at: datetime, first_response_at: datetime | None,

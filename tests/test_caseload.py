@@ -251,7 +251,8 @@ def test_headline_figures_against_the_previous_period(engine, team):
         "share_answered_in_time": (3 / 5, 0.0),  # R1 R3 R4 of R1 R2 R3 R4 R9 (R6 not yet due) | R5 late
         "open_now": (3, 1),  # R2 R6 R9 | on 24 March 12:00 UTC: R5
         "waiting_now": (1, 0),  # R2 | R5 was allocated
-        "overdue_now": (2, 1),  # R2 R9 | R5
+        # Overdue as on the triage queue: past due with no first response yet.
+        "overdue_now": (1, 0),  # R2 (R9 past due but answered late) | R5 answered before then
     }
     for key, (value, previous) in expected.items():
         assert frame.loc[key, "value"] == pytest.approx(value), key
@@ -308,7 +309,7 @@ def test_answered_by_due_time_by_urgency(engine, team):
 def test_open_caseload_per_practitioner_with_overdue(engine, team):
     frame = measure(engine, team.staff.team_lead, caseload.open_caseload_by_practitioner)
     assert records(frame, "practitioner", "open", "overdue", "not_overdue") == {
-        ("Priya Practitioner", 2, 1, 1),  # R6 not yet due, R9 overdue
+        ("Priya Practitioner", 2, 0, 2),  # R6 not yet due; R9 past due but answered (late)
         ("Not allocated", 1, 1, 0),  # R2
     }
 
@@ -539,7 +540,8 @@ def test_chart_data_hold_no_client_name_or_identifier(engine, team):
         ("time_to_first_screening", {"bin": 0}, ["R3"]),
         ("screening_within_target_by_week", {"week": "2025-03-31", "rag": "red"}, ["R6"]),
         ("answered_in_time_by_urgency", {"urgency": "routine"}, ["R4", "R9"]),
-        ("open_caseload_by_practitioner", {"practitioner_id": "practitioner", "state": "overdue"}, ["R9"]),
+        ("open_caseload_by_practitioner", {"practitioner_id": "practitioner", "state": "not_overdue"}, ["R6", "R9"]),
+        ("open_caseload_by_practitioner", {"practitioner_id": 0, "state": "overdue"}, ["R2"]),
         ("open_caseload_by_practitioner", {"practitioner_id": 0}, ["R2"]),
         ("vulnerabilities", {"code": "mental_health"}, ["R3"]),  # P30's first such request only
         ("age_band_and_gender", {"age_band": "18-25", "gender": "2"}, ["R2"]),

@@ -210,7 +210,7 @@ def open_caseload_by_practitioner(frame: pd.DataFrame, filters: CaseloadFilters)
     pick = _pick("practitioner_id", "state")
     data = frame.melt(id_vars=["practitioner_id", "practitioner"], value_vars=["overdue", "not_overdue"],
                       var_name="state", value_name="requests")
-    data["state_label"] = data["state"].map({"overdue": "Overdue", "not_overdue": "Not yet due"})
+    data["state_label"] = data["state"].map({"overdue": "Overdue", "not_overdue": "Not overdue"})
     chart = (
         alt.Chart(_inline(data))
         .mark_bar()
