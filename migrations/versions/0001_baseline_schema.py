@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 07:51:28.674383
+Create Date: 2026-11-29 08:25:23.358171
 
 """
 from collections.abc import Sequence
@@ -242,6 +242,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_request_allocated_status', ['allocated_to_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_request_person_id'), ['person_id'], unique=False)
         batch_op.create_index('ix_request_site_received', ['site_id', 'received_at'], unique=False)
+        batch_op.create_index('ix_request_team_closed', ['team_id', 'closed_at'], unique=False)
         batch_op.create_index('ix_request_team_received', ['team_id', 'received_at'], unique=False)
         batch_op.create_index('ix_request_team_status_due', ['team_id', 'status', 'due_at'], unique=False)
 
@@ -447,6 +448,7 @@ def downgrade() -> None:
     with op.batch_alter_table('request', schema=None) as batch_op:
         batch_op.drop_index('ix_request_team_status_due')
         batch_op.drop_index('ix_request_team_received')
+        batch_op.drop_index('ix_request_team_closed')
         batch_op.drop_index('ix_request_site_received')
         batch_op.drop_index(batch_op.f('ix_request_person_id'))
         batch_op.drop_index('ix_request_allocated_status')
