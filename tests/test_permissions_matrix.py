@@ -10,7 +10,8 @@ For each row, each role (practitioner, team lead, administrator) and each team, 
 called through a real `db.writing` transaction with records made fresh for the cell:
 
 - role without the permission: `PermissionDenied`, and one new *denied* AuditEvent for that user
-  (written by `services.db` after the refused transaction rolled back);
+  (written by `services.db` after the refused transaction rolled back) — except two functions that
+  answer with nothing instead (see the NOTE under the table);
 - role with the permission, own team: it works (no exception);
 - role with the permission, a record of another team: refused the same way, the audit row naming
   the record — except for the administrators' service-wide functions (sites, codes, settings,
@@ -487,9 +488,9 @@ ACTIONS: list[Action] = [
     A(organisation.list_teams, needs(P.VIEW_HOME), False),
     A(organisation.active_sites, needs(P.VIEW_HOME), False),
 ]
-# NOTE on `quiet`: three functions answer a user without the permission with nothing rather than a
+# NOTE on `quiet`: two functions answer a user without the permission with nothing rather than a
 # refusal, because a page shows their answer as an optional part of itself: the home page's team
-# counts (None), and the Export page's list of lists (empty). They return no client data either way.
+# counts (None) and the Export page's list of lists (empty). Neither returns client data.
 
 NOT_IN_THE_MATRIX = {
     "accounts.change_own_password": "changes the signed-in user's own password only (tests/test_accounts.py)",
