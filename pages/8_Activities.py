@@ -7,10 +7,11 @@ A record opened by its link (?id=…) is checked against the user's team on the 
 import streamlit as st
 
 from models.codes import ActivityKind
-from services import activities, db
+from services import activities, db, export_lists
 from services.permissions import Permission, has_permission
 from ui import activity_forms
 from ui.editing import show_notice
+from ui.export_button import export_button
 from ui.guard import app_engine, require
 
 user = require(Permission.VIEW_ACTIVITIES, title="Activities")
@@ -33,7 +34,7 @@ for kind, tab in zip(ActivityKind, st.tabs([kind.label for kind in ActivityKind]
         with db.reading(engine) as session:
             listed = activities.list_activities(session, user, kind, filters)
         activity_forms.show_list(listed)
-        activity_forms.export_button(engine, user, kind, filters)
+        export_button(user, export_lists.activity_list_name(kind), filters, key=f"{kind}_export")
         if can_log:
             st.subheader("Log or edit")
             activity_forms.record_editor(engine, user, kind, listed.rows)

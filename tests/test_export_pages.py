@@ -164,3 +164,11 @@ def test_a_persons_record_offers_its_screenings_and_referrals_for_export(app_tes
                                        columns)
     test = app_test("pages/4_People.py", sqlite_staff.practitioner, query={"id": str(person_id)}).run()
     assert not test.exception and list(test.get("download_button")) == []
+
+
+def test_the_activities_page_exports_through_the_shared_button(app_test, sqlite_engine, sqlite_staff):
+    test = app_test("pages/8_Activities.py", sqlite_staff.team_lead).run()
+    assert not test.exception
+    assert {button.label for button in test.get("download_button")} == {"Export this view"}
+    test = app_test("pages/8_Activities.py", sqlite_staff.practitioner).run()
+    assert not test.exception and list(test.get("download_button")) == []

@@ -5,7 +5,6 @@ what was typed while it is open and starts afresh after a save. Field names matc
 error keys, so a refusal is shown under the field it concerns.
 """
 
-import io
 from datetime import date
 
 import pandas as pd
@@ -15,7 +14,7 @@ from sqlalchemy import Engine
 from models import Activity, User
 from models.activities import AudienceAgency
 from models.codes import ActivityKind, ConsentStatus, ReportType
-from services import activities, clock, db, export, export_lists
+from services import activities, clock, db
 from services.activities import (
     EARLIEST_ACTIVITY,
     MAPPA_VALUES,
@@ -28,7 +27,6 @@ from services.activities import (
     TrainingInput,
 )
 from services.errors import NotFound, PermissionDenied
-from services.permissions import Permission, has_permission
 from ui.editing import attempt, choose, form_round, shown_version
 from ui.forms import FieldMessages
 
@@ -94,23 +92,6 @@ def show_list(page: ListPage) -> None:
     st.dataframe(frame, hide_index=True, column_config=config)
     if page.more:
         st.caption(f"Showing the newest {len(page.rows)}; narrow the filters to see older ones.")
-
-
-def export_button(engine: Engine, user: User, kind: ActivityKind, filters: ActivityFilters) -> None:
-    """Excel of exactly this list (same filters, columns and order), built only when asked for."""
-    if not has_permission(user, Permission.EXPORT):
-        return
-
-    def workbook() -> bytes:
-        buffer = io.BytesIO()
-        with db.reading(engine) as session:
-            export.export_list(session, user, export_lists.activity_list_name(kind), filters, target=buffer)
-        return buffer.getvalue()
-
-    st.download_button("Export this list (.xlsx)", data=workbook, key=f"{kind}_export", on_click="ignore",
-                       file_name=export.file_name(export_lists.activity_list_name(kind)),
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       icon=":material/download:")
 
 
 def _describe_row(row: dict) -> str:
