@@ -694,6 +694,7 @@ def measure_size(database: Database, *, repeats: int, export_repeats: int, now: 
     name = f"[{database.kind} {reporting.size_label(database.size)}]"
     results: dict[str, dict] = {}
     notes: list[str] = []
+    started, load_at_start = time.perf_counter(), os.getloadavg()[0]
     engine = db.create_database_engine(database.url)
     try:
         schema.upgrade(engine)
@@ -735,6 +736,9 @@ def measure_size(database: Database, *, repeats: int, export_repeats: int, now: 
         results.update(time_exports(engine, database.url, database.size, export_repeats, report))
     finally:
         engine.dispose()
+    # Others share the machine: the load says how far to trust this size's times.
+    notes.append(f"{name} load average (1 min) {load_at_start:.1f} at the start and {os.getloadavg()[0]:.1f} at "
+                 f"the end; {time.perf_counter() - started:.0f} s for this size.")
     return results, notes
 
 
