@@ -328,27 +328,29 @@ def generate_here(url: str, requests: int, now: datetime) -> dict:
 
 
 @contextmanager
-def _export_filters(received_from: date | None) -> Iterator[None]:
-    """Point export_bench's list filters (every request) at the requests received since a date.
+def _export_filters(received_from: date | None, schema_name: str | None) -> Iterator[None]:
+    """Point export_bench at this benchmark's rows: the requests received since a date, in its schema.
 
-    export_bench exports the whole triage queue; the row count is capped here by the date the
-    newest N requests begin, so all three writers stream exactly the same select.
+    export_bench exports the whole triage queue from its own PostgreSQL schema; the row count is
+    capped here by the date the newest N requests begin, so all three writers stream exactly the
+    same select, and on PostgreSQL it reads the schema this benchmark filled.
     """
     from bench import export_bench
     from services.requests import RequestFilters
 
-    saved = export_bench.EVERY_REQUEST
+    saved = export_bench.EVERY_REQUEST, export_bench.BENCH_SCHEMA
     export_bench.EVERY_REQUEST = RequestFilters(statuses=(), received_from=received_from)
+    export_bench.BENCH_SCHEMA = schema_name or export_bench.BENCH_SCHEMA
     try:
         yield
     finally:
-        export_bench.EVERY_REQUEST = saved
+        export_bench.EVERY_REQUEST, export_bench.BENCH_SCHEMA = saved
 
 
-def export_here(url: str, writer: str, received_from: date | None) -> dict:
+def export_here(url: str, writer: str, received_from: date | None, schema_name: str | None = None) -> dict:
     from bench import export_bench
 
-    with _export_filters(received_from):
+    with _export_filters(received_from, schema_name):
         return export_bench.measure_once(url, writer, traced=False)
 
 
@@ -621,7 +623,8 @@ def export_start_date(engine: Engine, rows: int) -> date | None:
     return clock.to_london(moment).date()
 
 
-def time_exports(engine: Engine, url: str, size: int, repeats: int, report: Callable[[str], None]) -> dict[str, dict]:
+def time_exports(engine: Engine, database: Database, repeats: int, report: Callable[[str], None]) -> dict[str, dict]:
+    size = database.size
     results: dict[str, dict] = {}
     measured: dict[int, dict[str, dict]] = {}  # by rows actually wanted, so tiny sizes measure once
     for rows_wanted in EXPORT_ROWS:
@@ -631,7 +634,9 @@ def time_exports(engine: Engine, url: str, size: int, repeats: int, report: Call
             runs: dict[str, list[dict]] = {writer: [] for writer in EXPORT_WRITERS}
             for _ in range(repeats):  # interleaved, so that a busy moment hits every writer alike
                 for writer in EXPORT_WRITERS:
-                    arguments = ["export-one", "--url", url, "--writer", writer]
+                    arguments = ["export-one", "--url", database.url, "--writer", writer]
+                    if database.schema:
+                        arguments += ["--schema", database.schema]
                     if received_from is not None:
                         arguments += ["--received-from", received_from.isoformat()]
                     runs[writer].append(_python_module(*arguments))
@@ -733,7 +738,7 @@ def measure_size(database: Database, *, repeats: int, export_repeats: int, now: 
             report(f"{name} queries…")
             results.update(time_queries(engine, subjects, repeats))
         report(f"{name} exports…")
-        results.update(time_exports(engine, database.url, database.size, export_repeats, report))
+        results.update(time_exports(engine, database, export_repeats, report))
     finally:
         engine.dispose()
     # Others share the machine: the load says how far to trust this size's times.
@@ -844,11 +849,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     export_step.add_argument("--url", required=True)
     export_step.add_argument("--writer", choices=EXPORT_WRITERS, required=True)
     export_step.add_argument("--received-from", type=date.fromisoformat)
+    export_step.add_argument("--schema", help="the PostgreSQL schema the benchmark filled")
     arguments = parser.parse_args(argv)
     if arguments.step == "generate":
         result = generate_here(arguments.url, arguments.requests, arguments.now.astimezone(UTC))
     else:
-        result = export_here(arguments.url, arguments.writer, arguments.received_from)
+        result = export_here(arguments.url, arguments.writer, arguments.received_from, arguments.schema)
     print(json.dumps(result))
 
 
