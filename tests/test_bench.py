@@ -4,12 +4,16 @@ No test here asserts a time: speed is what the benchmark reports, not what a uni
 """
 
 import json
+import os
 
 import pytest
+from sqlalchemy import text
 
 import manage
 from bench import benchmark, report
 from bench.report import Figure
+from services import db
+from tests.conftest import postgres_url
 
 TINY = 200
 
@@ -117,3 +121,27 @@ def test_the_command_line_passes_its_choices_on(monkeypatch):
     assert seen["sizes"] == [10_000, 100_000]
     assert seen["repeats"] == 2 and seen["postgres"] is True and seen["export_repeats"] is None
     assert seen["command"] == "python manage.py bench --sizes 10k,100k --repeats 2 --postgres"
+
+
+
+@pytest.mark.postgres
+def test_with_postgres_both_databases_are_measured_in_schemas_of_their_own(tmp_path, monkeypatch):
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL half skipped: no PostgreSQL answers on 127.0.0.1:5432 and TEST_DATABASE_URL is unset")
+    monkeypatch.setenv("TEST_DATABASE_URL", url)
+    built = benchmark.run([TINY], repeats=1, export_repeats=1, postgres=True, results_folder=tmp_path,
+                          work_folder=tmp_path / "databases", command="test", report=lambda _line: None)
+    assert built["settings"]["databases"] == ["sqlite", "postgresql"] and built["machine"]["postgresql"]
+    measured = built["results"]["postgresql"][str(TINY)]
+    assert not {key: result["error"] for key, result in measured.items() if "error" in result}
+    assert measured["export.1000.export_list.seconds"]["rows"] == TINY
+    assert measured["database.size"]["median"] > 0
+    engine = db.create_database_engine(url)
+    try:
+        with engine.connect() as connection:
+            left = connection.execute(text("SELECT nspname FROM pg_namespace WHERE nspname = :name"),
+                                      {"name": f"ldhub_bench_{TINY}_{os.getpid()}"}).all()
+    finally:
+        engine.dispose()
+    assert left == []  # the benchmark's schema is dropped afterwards
