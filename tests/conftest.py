@@ -222,3 +222,17 @@ def unescaped(text: str) -> str:
 def shown_errors(test) -> list[str]:
     """The error alerts of an AppTest run, as a person reads them."""
     return [unescaped(error.value) for error in test.error]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """Put pytest's __main__ back after each test.
+
+    Streamlit's script runner (AppTest) leaves app.py installed as __main__; a process started
+    afterwards with the spawn or forkserver method would then run app.py while starting up.
+    """
+    import sys
+
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
