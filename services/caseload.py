@@ -1491,11 +1491,16 @@ def data_stamp(session: Session, user: User) -> int:
     """A number that changes whenever records change, for keying a short-lived cache.
 
     Every create, update and delete writes an audit row in its own transaction, so the newest
-    audit id moves with the data; this page's own list views are left out so that opening a list
-    does not throw the cached charts away.
+    audit id moves with the data. Rows that change nothing (views, sign-ins, exports, refusals)
+    are left out, so someone opening a request does not throw the cached charts away.
     """
     require(user, Permission.VIEW_CASELOAD)
+    changes = (
+        AuditEvent.outcome == "success",
+        ~AuditEvent.action.like("view%"),
+        AuditEvent.action.not_in([DRILLDOWN_ACTION, "sign_in", "lockout", "export", "open_page"]),
+    )
     newest = session.connection().execute(
-        select(AuditEvent.id).where(AuditEvent.action != DRILLDOWN_ACTION).order_by(AuditEvent.id.desc()).limit(1)
+        select(AuditEvent.id).where(*changes).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar()
     return int(newest or 0)

@@ -789,3 +789,20 @@ def test_every_chart_is_valid_vega_lite_with_its_click_fields(engine, team):
             assert all(field in rows[0] for field in spec.fields), key
         else:
             assert not spec.fields
+
+
+def test_the_cache_stamp_moves_with_changes_not_with_views(engine, team):
+    from services import audit
+
+    def stamp():
+        with db.reading(engine) as session:
+            return caseload.data_stamp(session, team.staff.team_lead)
+
+    before = stamp()
+    with db.writing(engine) as session:
+        audit.record(session, team.staff.practitioner, "view_request", entity="request", entity_id=1)
+        audit.record(session, team.staff.practitioner, "sign_in", entity="user", entity_id=1)
+    assert stamp() == before
+    with db.writing(engine) as session:
+        audit.record(session, team.staff.practitioner, "log_request", entity="request", entity_id=1)
+    assert stamp() != before
