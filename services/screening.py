@@ -24,6 +24,7 @@ from sqlmodel import Session
 from sqlmodel import select as sqlmodel_select
 
 from models import (
+    CodeItem,
     InstrumentResult,
     OnwardReferral,
     Person,
@@ -1217,11 +1218,16 @@ SCREENING_COLUMNS: tuple[ListColumn, ...] = (
     ListColumn("status", "Status", "text"),
     ListColumn("appropriate_adult_required", "Appropriate adult required", "yes_no"),
     ListColumn("consent_to_share", "Consent to share", "text"),
-    ListColumn("vulnerability_count", "Vulnerabilities", "number"),
+    ListColumn("vulnerability_count", "Number of vulnerabilities", "number"),
+    ListColumn("vulnerabilities", "Vulnerabilities", "text"),
     ListColumn("phq9_total", "PHQ-9 total", "number"),
+    ListColumn("phq9_band", "PHQ-9 band", "text"),
     ListColumn("gad7_total", "GAD-7 total", "number"),
+    ListColumn("gad7_band", "GAD-7 band", "text"),
     ListColumn("auditc_total", "AUDIT-C total", "number"),
+    ListColumn("auditc_band", "AUDIT-C band", "text"),
     ListColumn("audit_total", "AUDIT total", "number"),
+    ListColumn("audit_band", "AUDIT band", "text"),
     ListColumn("bjmhs_result", "BJMHS result", "text"),
     ListColumn("self_harm_flag", "PHQ-9 item 9 flag", "yes_no"),
     ListColumn("risk_to_self", "Risk to self", "text"),
@@ -1273,10 +1279,20 @@ def screenings_query(user: User, filters: ScreeningFilters | None = None) -> Lis
             _labelled(Screening.consent_to_share, ConsentStatus).label("consent_to_share"),
             select(func.count()).where(ScreeningVulnerability.screening_id == Screening.id)
             .scalar_subquery().label("vulnerability_count"),
+            select(func.aggregate_strings(CodeItem.label, "; "))
+            .select_from(ScreeningVulnerability)
+            .join(CodeItem, (CodeItem.code == ScreeningVulnerability.code)
+                  & (CodeItem.list_name == CodeList.VULNERABILITY.value))
+            .where(ScreeningVulnerability.screening_id == Screening.id)
+            .scalar_subquery().label("vulnerabilities"),
             _instrument_value(InstrumentResult.total, instruments.PHQ9.code).label("phq9_total"),
+            _instrument_value(InstrumentResult.band, instruments.PHQ9.code).label("phq9_band"),
             _instrument_value(InstrumentResult.total, instruments.GAD7.code).label("gad7_total"),
+            _instrument_value(InstrumentResult.band, instruments.GAD7.code).label("gad7_band"),
             _instrument_value(InstrumentResult.total, instruments.AUDIT_C.code).label("auditc_total"),
+            _instrument_value(InstrumentResult.band, instruments.AUDIT_C.code).label("auditc_band"),
             _instrument_value(InstrumentResult.total, instruments.AUDIT.code).label("audit_total"),
+            _instrument_value(InstrumentResult.band, instruments.AUDIT.code).label("audit_band"),
             _instrument_value(InstrumentResult.band, instruments.BJMHS.code).label("bjmhs_result"),
             type_coerce(self_harm, Boolean).label("self_harm_flag"),
             _labelled(Screening.risk_to_self, RiskLevel).label("risk_to_self"),
