@@ -35,6 +35,7 @@ def init_db(_arguments) -> None:
     with db.writing(engine) as session:
         added = schema.seed_code_lists(session)
         accounts.check_roles(session)
+    schema.refresh_statistics(engine)
     print(f"Database ready at {engine.url.render_as_string(hide_password=True)} ({added} codes added).")
 
 
@@ -67,6 +68,7 @@ def seed_demo(arguments) -> None:
                                progress=_print_progress)
         except DatabaseNotEmpty as refusal:
             raise SystemExit(str(refusal)) from None
+        schema.refresh_statistics(engine)
         print(f"\nDemo data written in {time.perf_counter() - started:.1f} s: {summary}")
     print("Demo accounts: admin, lead, practitioner (and more practitioners), password:", password)
 

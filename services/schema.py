@@ -30,6 +30,18 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(alembic_config(connection), revision)
 
 
+def refresh_statistics(engine: Engine) -> None:
+    """Give the query planner row statistics after a bulk load or an upgrade.
+
+    Without them SQLite chose the (team, received) index for "this person's requests, newest
+    first" and read the team's whole history: 205 ms at 100k requests, 8 ms with statistics.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        connection.exec_driver_sql("ANALYZE")
+
+
 def seed_code_lists(session: Session) -> int:
     """Add any seeded code that is missing; never touches codes a team has edited."""
     existing = set(session.exec(select(CodeItem.list_name, CodeItem.code)).all())

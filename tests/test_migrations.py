@@ -23,3 +23,11 @@ def test_downgrade_to_base_and_back(tmp_path):
     assert inspect(engine).get_table_names() == ["alembic_version"]
     schema.upgrade(engine)
     assert set(SQLModel.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_statistics_are_gathered_for_the_planner(tmp_path):
+    engine = db.create_database_engine(f"sqlite:///{tmp_path}/analysed.db")
+    schema.upgrade(engine)
+    schema.refresh_statistics(engine)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar()
