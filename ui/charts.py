@@ -78,45 +78,34 @@ def _json_value(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def requests_by_week_and_site(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
-    if frame.empty:
-        return ChartSpec(None, ("week", "site_id"))
-    pick = _pick("week", "site_id")
-    chart = (
-        alt.Chart(_inline(frame))
-        .mark_bar()
-        .encode(
-            x=_weeks_axis(filters),
-            y=alt.Y("sum(requests):Q", title="Requests"),
-            color=alt.Color("site:N", title="Site"),
-            opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("site:N"), alt.Tooltip("requests:Q")],
+def _requests_per_week_by(selected: str, shown: str, title: str):
+    """Requests per London week stacked by one field: `selected` drives the click, `shown` the colour."""
+
+    def chart_of(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
+        if frame.empty:
+            return ChartSpec(None, ("week", selected))
+        pick = _pick("week", selected)
+        chart = (
+            alt.Chart(_inline(frame))
+            .mark_bar()
+            .encode(
+                x=_weeks_axis(filters),
+                y=alt.Y("sum(requests):Q", title="Requests"),
+                color=alt.Color(f"{shown}:N", title=title),
+                opacity=_opacity(pick),
+                tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip(f"{shown}:N", title=title),
+                         alt.Tooltip("requests:Q")],
+            )
+            .add_params(pick)
+            .properties(height=HEIGHT)
         )
-        .add_params(pick)
-        .properties(height=HEIGHT)
-    )
-    return ChartSpec(chart, ("week", "site_id"))
+        return ChartSpec(chart, ("week", selected))
+
+    return chart_of
 
 
-def requests_by_week_and_source(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
-    if frame.empty:
-        return ChartSpec(None, ("week", "source"))
-    pick = _pick("week", "source")
-    chart = (
-        alt.Chart(_inline(frame))
-        .mark_bar()
-        .encode(
-            x=_weeks_axis(filters),
-            y=alt.Y("sum(requests):Q", title="Requests"),
-            color=alt.Color("source_label:N", title="Source"),
-            opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("source_label:N", title="Source"),
-                     alt.Tooltip("requests:Q")],
-        )
-        .add_params(pick)
-        .properties(height=HEIGHT)
-    )
-    return ChartSpec(chart, ("week", "source"))
+requests_by_week_and_site = _requests_per_week_by("site_id", "site", "Site")
+requests_by_week_and_source = _requests_per_week_by("source", "source_label", "Source")
 
 
 def time_to_first_screening(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
