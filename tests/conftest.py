@@ -10,6 +10,7 @@
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,15 +225,17 @@ def shown_errors(test) -> list[str]:
     return [unescaped(error.value) for error in test.error]
 
 
+_PYTEST_MAIN = sys.modules["__main__"]  # taken at import, before any fixture can run a page
+
+
 @pytest.fixture(autouse=True)
 def _keep_the_main_module():
-    """Put pytest's __main__ back after each test.
+    """Put pytest's __main__ back before and after each test.
 
-    Streamlit's script runner (AppTest) leaves app.py installed as __main__; a process started
-    afterwards with the spawn or forkserver method would then run app.py while starting up.
+    Streamlit's script runner (AppTest) leaves app.py installed as __main__ — also from module- or
+    session-scoped fixtures, which set up before this one; a process started afterwards with the
+    spawn or forkserver method would then run app.py while starting up.
     """
-    import sys
-
-    main = sys.modules["__main__"]
+    sys.modules["__main__"] = _PYTEST_MAIN
     yield
-    sys.modules["__main__"] = main
+    sys.modules["__main__"] = _PYTEST_MAIN
