@@ -337,21 +337,21 @@ def _constant(text: str) -> ColumnElement:
     return literal_column(f"'{text}'")
 
 
-SHARED_FACTS = "caseload_facts"  # session.info key (and table name) of the facts all_measures shares
+SHARED_FACTS = "caseload_facts"  # session.info key of the facts tables all_measures shares
+FACTS_TABLES = {False: "caseload_facts", True: "caseload_previous_facts"}  # by `previous`
 SHARED_SQL = "caseload_sql"
 
 
 class _Sql:
     """The SQL the measures share: London time, the period's request facts, ranks and percentiles.
 
-    Every measure of the period reads the *facts*: one row per request of the period (and of the
-    previous period, marked by `period`). What is costly is stored once per row — its first
-    complete screening (a correlated look-up), its time as London seconds and London date, the
-    person's date of birth as a number, whether it is the person's first request of the period;
-    what is cheap (week, weekday, hour, seconds to screening, age band) is derived in `facts()`
-    where a measure uses it. Standing alone a measure stores the facts in a materialised CTE;
-    `all_measures` stores them once in a temporary table every measure then reads (dropped at
-    the end, and in any case gone with the transaction, which a reading session never commits).
+    Every measure of the period reads the *facts*: one row per request of the period, with what
+    is costly worked out once — its first complete screening (a correlated look-up), its London
+    week, weekday, hour and age band, the seconds to its first screening, whether it is the
+    person's first request of the period. The headline also reads the facts of the period before
+    (only what it compares). Standing alone a measure stores the facts in a materialised CTE;
+    `all_measures` stores them once in temporary tables every measure then reads (dropped at the
+    end, and in any case gone with the transaction, which a reading session never commits).
     """
 
     def __init__(self, session: Session, user: User, filters: CaseloadFilters):
@@ -499,68 +499,81 @@ class _Sql:
             .scalar_subquery()
         )
 
-    def facts_select(self, *, with_previous: bool) -> Select:
-        """What is stored of each request of the period: read and worked out once."""
-        start, end = self.filters.utc_range()
-        first = self.filters.previous().utc_range()[0] if with_previous else start
+    def facts_select(self, *, previous: bool = False) -> Select:
+        """The facts of each request of the period, read and worked out once.
+
+        With `previous`, those of the period of the same length just before, and only what the
+        headline compares (its counts and times to screening): half the rows of a table holding
+        both periods, and none of the London time, people or numbering the charts need.
+        """
+        start, end = (self.filters.previous() if previous else self.filters).utc_range()
         local_ymd = self.local_ymd(Request.received_at)
         born_ymd = self.ymd(Person.date_of_birth)
-        period = case((Request.received_at >= start, "current"), else_="previous")
-        stored = (
-            select(
-                Request.id.label("request_id"),
-                Request.received_at,
+        chosen = [*self.conditions(with_age_band=False), Request.received_at >= start, Request.received_at < end]
+        if self.filters.age_band is not None:
+            chosen.append(self.age_band_of(local_ymd, born_ymd) == self.filters.age_band)
+        counted = (
+            Request.id.label("request_id"),
+            Request.received_at,
+            Request.due_at,
+            Request.first_response_at,
+            self.first_screened().label("first_screened_at"),
+        )
+        if previous:
+            read = select(*counted).select_from(self.requests_and_people()).where(*chosen)
+        else:
+            # 1 on each person's first request of the period (ties broken by id), so that people
+            # are counted once without a sort per measure. Numbered in a select of the ids
+            # alone: SQLite sorts every selected column for a window, and sorting the whole row
+            # cost more than working it out.
+            numbered = (
+                select(
+                    Request.id.label("numbered_id"),
+                    case((func.row_number().over(partition_by=Request.person_id,
+                                                 order_by=(Request.received_at, Request.id)) == 1, 1),
+                         else_=0).label("first_for_person"),
+                )
+                .select_from(self.requests_and_people())
+                .where(*chosen)
+                .subquery("numbered")
+            )
+            read = select(
+                *counted,
                 Request.site_id,
                 Request.source_of_referral,
                 Request.request_type,
                 Request.urgency,
                 Request.allocated_to_id,
                 Request.person_id,
-                Request.due_at,
-                Request.first_response_at,
-                period.label("period"),
-                # 1 on each person's first request of its period (ties broken by id), so that
-                # people are counted once without a sort per measure.
-                case((func.row_number().over(partition_by=(Request.person_id, period),
-                                             order_by=(Request.received_at, Request.id)) == 1, 1),
-                     else_=0).label("first_for_person"),
-                self.first_screened().label("first_screened_at"),
+                numbered.c.first_for_person,
                 self.local_seconds(Request.received_at).label("local_seconds"),
                 local_ymd.label("local_ymd"),
                 born_ymd.label("born_ymd"),
                 func.coalesce(Person.gender_identity, "X").label("gender"),
                 func.coalesce(Person.ethnic_category, "99").label("ethnic_category"),
-            )
-            .select_from(self.requests_and_people())
-            .where(*self.conditions(with_age_band=False), Request.received_at >= first, Request.received_at < end)
-        )
-        if self.filters.age_band is not None:
-            stored = stored.where(self.age_band_of(local_ymd, born_ymd) == self.filters.age_band)
-        return stored
+            ).select_from(numbered.join(Request.__table__, Request.id == numbered.c.numbered_id)
+                          .outerjoin(Person.__table__, Person.id == Request.person_id))
+        # Materialised, so the figures below are derived from the values read rather than each
+        # repeating the look-up of the first screening and the time-zone arithmetic.
+        r = read.cte(f"read_{FACTS_TABLES[previous]}").prefix_with("MATERIALIZED").c
+        derived = [self.seconds_between(r.first_screened_at, r.received_at).label("screen_seconds")]
+        if not previous:
+            derived += [
+                self.week_of(r.local_seconds).label("week"),
+                self.weekday_of(r.local_seconds).label("weekday"),
+                self.hour_of(r.local_seconds).label("hour"),
+                self.age_band_of(r.local_ymd, r.born_ymd).label("age_band"),
+            ]
+        kept = [column for column in r if column.name not in ("local_seconds", "local_ymd", "born_ymd")]
+        return select(*kept, *derived)
 
-    def facts(self, *, with_previous: bool = False):
-        """The facts as a FROM clause: the stored rows (the table all_measures shared, or else a
-        materialised CTE) with the figures derived from them, worked out where a measure uses them."""
+    def facts(self, *, previous: bool = False):
+        """The facts as a FROM clause: the table all_measures shared, or else a materialised CTE."""
         shared = self.session.info.get(SHARED_FACTS)
         if shared is not None and shared[0] == (self.team_id, self.filters):
-            stored = shared[1]
-        else:
-            # Materialised, so that the look-up of the first screening and the London time are
-            # worked out once per request however often the measure refers to them.
-            stored = self.facts_select(with_previous=with_previous).cte("caseload_facts").prefix_with("MATERIALIZED")
-        s = stored.c
-        return select(
-            *(s[name] for name in (
-                "request_id", "received_at", "period", "site_id", "source_of_referral", "request_type", "urgency",
-                "allocated_to_id", "person_id", "due_at", "first_response_at", "first_screened_at", "gender",
-                "ethnic_category", "first_for_person",
-            )),
-            self.seconds_between(s.first_screened_at, s.received_at).label("screen_seconds"),
-            self.week_of(s.local_seconds).label("week"),
-            self.weekday_of(s.local_seconds).label("weekday"),
-            self.hour_of(s.local_seconds).label("hour"),
-            self.age_band_of(s.local_ymd, s.born_ymd).label("age_band"),
-        ).select_from(stored).subquery("facts")
+            return shared[1][previous]
+        name = FACTS_TABLES[previous]
+        return self.facts_select(previous=previous).cte(name).prefix_with("MATERIALIZED")
 
     def percentiles(self, grouped: Select, ps: Sequence[float]) -> dict[Any, list[float | None]]:
         """Continuous percentiles (as PostgreSQL's percentile_cont) of `value` per `grouping`.
@@ -633,10 +646,6 @@ def week_starts(filters: CaseloadFilters) -> list[date]:
     return weeks
 
 
-def _current(facts) -> ColumnElement:
-    return facts.c.period == "current"
-
-
 def _screened(facts) -> ColumnElement:
     return facts.c.first_screened_at.is_not(None)
 
@@ -654,7 +663,7 @@ def _first_requests(sql: _Sql, facts) -> Select:
     """Each person's first request of the period (so people are counted once), with its facts."""
     return (
         select(facts.c.request_id, facts.c.age_band, facts.c.gender, facts.c.ethnic_category)
-        .where(_current(facts), facts.c.person_id.is_not(None), facts.c.first_for_person == 1)
+        .where(facts.c.person_id.is_not(None), facts.c.first_for_person == 1)
         .subquery()
     )
 
@@ -675,7 +684,6 @@ def _people_with_vulnerability(facts, code=None) -> Select:
         select(Screening.person_id, facts.c.request_id, ScreeningVulnerability.code, rank.label("rank"))
         .select_from(_complete_screenings(facts).join(
             ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
-        .where(_current(facts))
     )
     if code is not None:
         found = found.where(ScreeningVulnerability.code == code)
@@ -763,7 +771,12 @@ HEADLINE_COLUMNS = ["key", "label", "value", "previous", "unit", "better"]
 def headline(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
-    facts = sql.facts(with_previous=True)
+    compared = {"current": sql.facts(), "previous": sql.facts(previous=True)}
+    facts = union_all(*(
+        select(_constant(period).label("period"), *(period_facts.c[name] for name in (
+            "first_screened_at", "screen_seconds", "first_response_at", "due_at")))
+        for period, period_facts in compared.items()
+    )).subquery("facts")
     seconds = facts.c.screen_seconds
     counts = {
         row.period: row
@@ -859,7 +872,6 @@ def requests_by_week_and_site(session: Session, user: User, filters: CaseloadFil
     facts = sql.facts()
     counted = (
         select(facts.c.week, facts.c.site_id, func.count().label("requests"))
-        .where(_current(facts))
         .group_by(facts.c.week, facts.c.site_id)
         .subquery()
     )
@@ -885,7 +897,6 @@ def requests_by_week_and_source(session: Session, user: User, filters: CaseloadF
     facts = sql.facts()
     rows = sql.rows(
         select(facts.c.week, facts.c.source_of_referral, func.count())
-        .where(_current(facts))
         .group_by(facts.c.week, facts.c.source_of_referral)
         .order_by(facts.c.week, facts.c.source_of_referral)
     )
@@ -921,7 +932,7 @@ def time_to_first_screening(session: Session, user: User, filters: CaseloadFilte
     facts = sql.facts()
     binned = (
         select(sql.distribution_bin(facts.c.screen_seconds).label("bin"))
-        .where(_current(facts), _screened(facts))
+        .where(_screened(facts))
         .subquery()
     )
     counts = dict(sql.rows(select(binned.c.bin, func.count()).group_by(binned.c.bin)))
@@ -953,7 +964,7 @@ def screening_within_target_by_week(session: Session, user: User, filters: Casel
     facts = sql.facts()
     rated = (
         select(facts.c.week, sql.rag(facts.c.screen_seconds).label("rag"))
-        .where(_current(facts), _screened(facts))
+        .where(_screened(facts))
         .subquery()
     )
     count = func.count()
@@ -987,7 +998,7 @@ def answered_in_time_by_urgency(session: Session, user: User, filters: CaseloadF
     facts = sql.facts()
     rows = sql.rows(
         select(facts.c.urgency, func.count(), func.sum(case((_answered_in_time(facts), 1), else_=0)))
-        .where(_current(facts), _answerable(sql, facts))
+        .where(_answerable(sql, facts))
         .group_by(facts.c.urgency)
     )
     found = {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
@@ -1040,13 +1051,11 @@ def vulnerabilities(session: Session, user: User, filters: CaseloadFilters) -> p
     people = sql.rows(
         select(func.count(func.distinct(Screening.person_id)))
         .select_from(_complete_screenings(facts))
-        .where(_current(facts))
     )[0][0] or 0
     rows = sql.rows(
         select(ScreeningVulnerability.code, func.count(func.distinct(Screening.person_id)))
         .select_from(_complete_screenings(facts).join(
             ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
-        .where(_current(facts))
         .group_by(ScreeningVulnerability.code)
     )
     labels = _ordered_labels(session, CodeList.VULNERABILITY)
@@ -1127,10 +1136,9 @@ def pathway_funnel(session: Session, user: User, filters: CaseloadFilters) -> pd
         )
         .select_from(_complete_screenings(facts).outerjoin(OnwardReferral.__table__,
                                                             OnwardReferral.screening_id == Screening.id))
-        .where(_current(facts))
         .subquery()
     )
-    totals = sql.rows(select(func.count(), func.count(facts.c.first_screened_at)).where(_current(facts)))[0]
+    totals = sql.rows(select(func.count(), func.count(facts.c.first_screened_at)))[0]
     stages = sql.rows(select(*(func.count(func.distinct(column)) for column in
                                (joined.c.further, joined.c.referred, joined.c.attended))))[0]
     row = (*totals, *stages)
@@ -1158,7 +1166,6 @@ def onward_referrals(session: Session, user: User, filters: CaseloadFilters) -> 
         select(OnwardReferral.service, _referral_outcome().label("outcome"))
         .select_from(_complete_screenings(facts).join(OnwardReferral.__table__,
                                                       OnwardReferral.screening_id == Screening.id))
-        .where(_current(facts))
         .subquery()
     )
     rows = sql.rows(
@@ -1186,7 +1193,6 @@ def cover_by_hour_and_day(session: Session, user: User, filters: CaseloadFilters
     facts = sql.facts()
     rows = sql.rows(
         select(facts.c.weekday, facts.c.hour, func.count())
-        .where(_current(facts))
         .group_by(facts.c.weekday, facts.c.hour)
         .order_by(facts.c.weekday, facts.c.hour)
     )
@@ -1210,7 +1216,6 @@ def out_of_hours(session: Session, user: User, filters: CaseloadFilters) -> pd.D
     facts = sql.facts()
     categorised = (
         select(sql.out_of_hours_category(facts.c.weekday, facts.c.hour).label("category"))
-        .where(_current(facts))
         .subquery()
     )
     rows = dict(sql.rows(select(categorised.c.category, func.count()).group_by(categorised.c.category)))
@@ -1263,30 +1268,34 @@ _FACTS_TABLES: dict[str, Any] = {}
 
 def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict[str, pd.DataFrame]:
     """Every measure for the page (and the KPI workbook) in one session, sharing one pass over the
-    period's requests: the facts are worked out once into a temporary table that each measure
-    reads, then dropped (and a reading session's rollback would drop it anyway)."""
+    period's requests: the facts of the period (and the headline's of the period before) are
+    worked out once into temporary tables that each measure reads, then dropped (and a reading
+    session's rollback would drop them anyway)."""
     require(user, Permission.VIEW_CASELOAD)
     sql = _Sql(session, user, filters)
-    # A fixed name, so SQLAlchemy's compiled-statement cache serves every later run; the table
-    # lives only in this connection and this transaction.
-    created = sql.facts_select(with_previous=True).into(SHARED_FACTS, temporary=True)
     connection = session.connection()
-    connection.execute(created)
-    # Statistics for the new table, so the planner drives joins from these few rows rather
-    # than scanning every screening or referral (SQLite keeps them in the temp schema).
-    connection.exec_driver_sql(f"ANALYZE {'' if sql.postgres else 'temp.'}{SHARED_FACTS}")
-    # The same Table object every time, so the statements that read it are compiled once per
-    # process rather than once per page (a new Table would be a new compiled-cache key).
-    table = _FACTS_TABLES.setdefault(session.get_bind().dialect.name, created.table)
-    session.info[SHARED_FACTS] = ((user.team_id, filters), table)
+    tables = {}
+    for previous, name in FACTS_TABLES.items():
+        # A fixed name, so SQLAlchemy's compiled-statement cache serves every later run; the
+        # table lives only in this connection and this transaction.
+        created = sql.facts_select(previous=previous).into(name, temporary=True)
+        connection.execute(created)
+        # Statistics for the new table, so the planner drives joins from these few rows rather
+        # than scanning every screening or referral (SQLite keeps them in the temp schema).
+        connection.exec_driver_sql(f"ANALYZE {'' if sql.postgres else 'temp.'}{name}")
+        # The same Table object every time, so the statements that read it are compiled once per
+        # process rather than once per page (a new Table would be a new compiled-cache key).
+        tables[previous] = _FACTS_TABLES.setdefault((session.get_bind().dialect.name, name), created.table)
+    session.info[SHARED_FACTS] = ((user.team_id, filters), tables)
     session.info[SHARED_SQL] = ((user.id, user.team_id, filters), sql)
     try:
         results = {key: info.function(session, user, filters) for key, info in MEASURES.items()}
     finally:
         session.info.pop(SHARED_FACTS, None)
         session.info.pop(SHARED_SQL, None)
-    # On an error the transaction's rollback takes the table away; on success it goes now.
-    connection.exec_driver_sql(f"DROP TABLE {SHARED_FACTS}")
+    # On an error the transaction's rollback takes the tables away; on success they go now.
+    for name in FACTS_TABLES.values():
+        connection.exec_driver_sql(f"DROP TABLE {name}")
     return results
 
 
@@ -1413,7 +1422,7 @@ def _selected_requests(sql: _Sql, selection: Selection) -> ColumnElement:
         where = [sql.out_of_hours_category(f.weekday, f.hour) == _selected(selection, "category", str)]
     else:
         raise UnknownSelection(f"the chart {name!r} has no list behind it")
-    return Request.id.in_(select(f.request_id).where(_current(facts), *where))
+    return Request.id.in_(select(f.request_id).where(*where))
 
 
 def _week(sql: _Sql, selection: Selection) -> ColumnElement:
