@@ -41,6 +41,8 @@ class Person(PersonBase, table=True):
         Index("ix_person_team_date_of_birth", "team_id", "date_of_birth", "family_name_key", "given_name_key"),
         Index("ix_person_team_pnc_reference", "team_id", "pnc_reference"),
         Index("ix_person_team_custody_reference", "team_id", "custody_reference"),
+        # The retention review bounds its candidates by the last contact (services/retention.py).
+        Index("ix_person_last_contact", "last_contact_on"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")

@@ -44,7 +44,10 @@ class ScreeningBase(Editable):
 class Screening(ScreeningBase, table=True):
     __table_args__ = (
         Index("ix_screening_team_screened", "team_id", "screened_at"),
-        Index("ix_screening_practitioner_status", "practitioner_id", "status"),
+        # A practitioner's drafts, newest first (My work), read in order from the index.
+        Index("ix_screening_practitioner_status", "practitioner_id", "status", "updated_at"),
+        # Service settings counts each site's uses before a site can be retired.
+        Index("ix_screening_site", "site_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     team_id: int = Field(foreign_key="team.id")
