@@ -11,6 +11,7 @@ from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.nav import ROOT
+from ui.opening import opening
 
 user = require(Permission.VIEW_REQUESTS, title="Request")
 engine = app_engine()
@@ -24,8 +25,8 @@ if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 12):
 request_id = int(raw_id)
 VERSION, NOTICE = f"request_{request_id}_version", "request_notice"
 try:
-    with db.writing(engine) as session:  # writing: opening a request is audited, with its person
-        detail = requests.open_request(session, user, request_id)
+    with opening(engine, "request", request_id) as (session, first):
+        detail = requests.open_request(session, user, request_id, audited=first)
         closure_reasons = {item.code: item.label for item in code_lists.active_items(session, CodeList.CLOSURE_REASON)}
         staff = {member.id: member.full_name for member in requests.allocatable_staff(session, user)}
 except (NotFound, PermissionDenied):

@@ -11,6 +11,7 @@ from services.permissions import Permission, has_permission
 from ui.export_button import export_button
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
+from ui.opening import opening
 from ui.person_picker import clear_person_picker, person_picker
 
 user = require(Permission.VIEW_PEOPLE, title="People")
@@ -41,14 +42,12 @@ if person_id is None:
             st.rerun()
     st.stop()
 
-audited = st.session_state.setdefault("people.audited", set())
-try:  # the first opening in this browser session is audited; redraws of the same record are not
-    with (db.reading(engine) if person_id in audited else db.writing(engine)) as session:
-        record = person_record.open_record(session, user, person_id, audited=person_id not in audited)
+try:
+    with opening(engine, "person", person_id) as (session, first):
+        record = person_record.open_record(session, user, person_id, audited=first)
 except ServiceError as problem:
     st.error(str(problem))
     st.stop()
-audited.add(person_id)
 prefix = f"p{person_id}."
 
 if notice := st.session_state.pop(prefix + "notice", None):

@@ -829,16 +829,23 @@ def _timeline(session: Session, request: Request) -> list[TimelineEntry]:
     return sorted(entries, key=lambda entry: entry.at)
 
 
-def open_request(session: Session, user: User, request_id: int) -> RequestDetail:
-    """A request with its person and timeline, for the request page. Audited as a view of both."""
-    db.require_writing(session)
+def open_request(session: Session, user: User, request_id: int, *, audited: bool = True) -> RequestDetail:
+    """A request with its person and timeline, for the request page. Opening it is audited as a
+    view of both (in a writing session); a page redrawing a request it has already audited in the
+    same browser session passes `audited=False` and may read in a reading session."""
+    if audited:
+        db.require_writing(session)
     require(user, Permission.VIEW_REQUESTS)
     request = session.get(Request, request_id)
     if request is None:
         raise NotFound("No such request.")
     require_team(user, request.team_id, entity="request", entity_id=request.id)
-    person = people.view_person(session, user, request.person_id) if request.person_id else None
-    audit.record(session, user, "view_request", entity="request", entity_id=request.id)
+    person = None
+    if request.person_id is not None:
+        person = (people.view_person(session, user, request.person_id) if audited
+                  else people.person_in_team(session, user, request.person_id))
+    if audited:
+        audit.record(session, user, "view_request", entity="request", entity_id=request.id)
     site = session.get(Site, request.site_id)
     amber = settings.get_int(session, "amber_percent")
     return RequestDetail(

@@ -659,6 +659,24 @@ def test_opening_a_request_audits_the_view_of_it_and_of_its_person(engine, staff
         ("view_person", "person", request.person_id), ("view_request", "request", request.id)}
 
 
+def test_a_redraw_reads_the_request_without_auditing_it_again(engine, staff):
+    request = log(engine, staff.practitioner, staff, new_person=NewPerson("Kim", "Ray", "01/01/1990"))
+    with db.reading(engine) as session:
+        detail = requests.open_request(session, staff.team_lead, request.id, audited=False)
+    assert detail.person.given_name == "Kim"
+    with db.reading(engine) as session:
+        assert session.exec(select(AuditEvent).where(AuditEvent.user_id == staff.team_lead.id)).all() == []
+
+
+def test_a_redraw_still_refuses_another_team_and_audits_the_refusal(engine, staff):
+    request = log(engine, staff.practitioner, staff)
+    with pytest.raises(PermissionDenied), db.reading(engine) as session:
+        requests.open_request(session, staff.other_team_lead, request.id, audited=False)
+    with db.reading(engine) as session:
+        events = session.exec(select(AuditEvent).where(AuditEvent.user_id == staff.other_team_lead.id)).all()
+    assert [(event.action, event.outcome) for event in events] == [("view_request", "denied")]
+
+
 def test_the_timeline_shows_screenings_and_referrals(engine, staff):
     request = log(engine, staff.practitioner, staff, new_person=NewPerson("Kim", "Ray", "01/01/1990"))
     with db.writing(engine) as session:

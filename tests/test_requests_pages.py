@@ -387,6 +387,18 @@ def test_opening_a_request_audits_the_person_view(app_test, sqlite_engine, sqlit
 
 
 
+def test_redrawing_a_request_does_not_audit_it_again(app_test, sqlite_engine, sqlite_staff):
+    """Every click reruns the page: only the first opening in the browser session is a view."""
+    request = log_via_service(sqlite_engine, sqlite_staff, new_person=NewPerson("Kim", "Ray", "01/01/1990"))
+    test = request_page(app_test, sqlite_staff.team_lead, request)
+    test.run()
+    test.run()
+    assert not test.exception
+    with db.reading(sqlite_engine) as session:
+        rows = session.exec(select(AuditEvent.action).where(AuditEvent.user_id == sqlite_staff.team_lead.id)).all()
+    assert sorted(rows) == ["view_person", "view_request"]
+
+
 def test_a_team_lead_moves_all_of_one_practitioners_open_requests(app_test, sqlite_engine, sqlite_staff):
     made = [log_via_service(sqlite_engine, sqlite_staff, received_time=time(11, minute)) for minute in range(3)]
     for request in made:
