@@ -278,11 +278,13 @@ def add_audit_history(engine: Engine) -> int:
         rows(request.c.closed_at, request.c.allocated_to_id, "close_request", "request", request.c.id,
              request.c.closed_at.is_not(None)),
     ]
-    added = 0
+    # Counted, not summed from rowcount: PostgreSQL's driver gave -1 for INSERT … SELECT here.
+    counted = select(func.count()).select_from(audit)
     with db.writing(engine) as session:
+        before = session.execute(counted).scalar_one()
         for statement in statements:
-            added += session.execute(statement).rowcount or 0
-    return added
+            session.execute(statement)
+        return session.execute(counted).scalar_one() - before
 
 
 # --- Subprocesses: the generator and each export run in a fresh process ----------------------------
