@@ -29,7 +29,7 @@ Rules common to every measure unless its definition says otherwise:
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import pandas as pd
@@ -337,8 +337,11 @@ def _constant(text: str) -> ColumnElement:
     return literal_column(f"'{text}'")
 
 
-SHARED_FACTS = "caseload_facts"  # session.info key of the facts tables all_measures shares
+SHARED_FACTS = "caseload_facts"  # session.info key of the tables all_measures shares
 FACTS_TABLES = {False: "caseload_facts", True: "caseload_previous_facts"}  # by `previous`
+SCREENINGS_TABLE = "caseload_screenings"
+# Each shared table and the column its readers join on (PostgreSQL gathers statistics on it alone).
+SHARED_TABLES = {FACTS_TABLES[False]: "request_id", FACTS_TABLES[True]: "request_id", SCREENINGS_TABLE: "screening_id"}
 SHARED_SQL = "caseload_sql"
 
 
@@ -365,6 +368,7 @@ class _Sql:
         self.target_seconds = settings.get_int(session, "screening_target_minutes") * 60
         self.amber_percent = settings.get_int(session, "amber_percent")
         self.now = clock.now()
+        self.ctes: dict[str, Any] = {}
 
     def rows(self, statement) -> list:
         return self.session.connection().execute(statement).all()
@@ -567,13 +571,38 @@ class _Sql:
         kept = [column for column in r if column.name not in ("local_seconds", "local_ymd", "born_ymd")]
         return select(*kept, *derived)
 
+    def screenings_select(self) -> Select:
+        """The complete screenings answering the period's requests, read once: four measures join
+        them to vulnerabilities and referrals (on PostgreSQL each join read the whole screening
+        table)."""
+        facts = self.facts()
+        return select(
+            facts.c.request_id, facts.c.received_at, Screening.id.label("screening_id"), Screening.person_id,
+            Screening.outcome,
+        ).select_from(facts.join(Screening.__table__, and_(Screening.request_id == facts.c.request_id,
+                                                           Screening.status == _COMPLETE)))
+
     def facts(self, *, previous: bool = False):
         """The facts as a FROM clause: the table all_measures shared, or else a materialised CTE."""
+        return self.shared(FACTS_TABLES[previous])
+
+    def screenings(self):
+        """The period's complete screenings as a FROM clause (as `facts`)."""
+        return self.shared(SCREENINGS_TABLE)
+
+    def builder(self, name: str) -> Callable[[], Select]:
+        return {FACTS_TABLES[False]: self.facts_select, FACTS_TABLES[True]: partial(self.facts_select, previous=True),
+                SCREENINGS_TABLE: self.screenings_select}[name]
+
+    def shared(self, name: str):
+        """The table all_measures shared under `name`, or else a materialised CTE of the same rows,
+        one per name for this helper (a measure referring to it twice names one CTE)."""
         shared = self.session.info.get(SHARED_FACTS)
-        if shared is not None and shared[0] == (self.team_id, self.filters):
-            return shared[1][previous]
-        name = FACTS_TABLES[previous]
-        return self.facts_select(previous=previous).cte(name).prefix_with("MATERIALIZED")
+        if shared is not None and shared[0] == (self.team_id, self.filters) and name in shared[1]:
+            return shared[1][name]
+        if name not in self.ctes:
+            self.ctes[name] = self.builder(name)().cte(name).prefix_with("MATERIALIZED")
+        return self.ctes[name]
 
     def percentiles(self, grouped: Select, ps: Sequence[float]) -> dict[Any, list[float | None]]:
         """Continuous percentiles (as PostgreSQL's percentile_cont) of `value` per `grouping`.
@@ -668,22 +697,20 @@ def _first_requests(sql: _Sql, facts) -> Select:
     )
 
 
-def _complete_screenings(facts):
-    """The period's requests joined to each of their complete screenings."""
-    return facts.join(Screening.__table__, and_(Screening.request_id == facts.c.request_id,
-                                                 Screening.status == _COMPLETE))
+def _with_vulnerabilities(screenings):
+    return screenings.join(ScreeningVulnerability.__table__,
+                           ScreeningVulnerability.screening_id == screenings.c.screening_id)
 
 
-def _people_with_vulnerability(facts, code=None) -> Select:
+def _people_with_vulnerability(screenings, code=None) -> Select:
     """(person, their first request of the period whose screening recorded the vulnerability, code)."""
     rank = func.row_number().over(
-        partition_by=(Screening.person_id, ScreeningVulnerability.code),
-        order_by=(facts.c.received_at, facts.c.request_id),
+        partition_by=(screenings.c.person_id, ScreeningVulnerability.code),
+        order_by=(screenings.c.received_at, screenings.c.request_id),
     )
     found = (
-        select(Screening.person_id, facts.c.request_id, ScreeningVulnerability.code, rank.label("rank"))
-        .select_from(_complete_screenings(facts).join(
-            ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
+        select(screenings.c.person_id, screenings.c.request_id, ScreeningVulnerability.code, rank.label("rank"))
+        .select_from(_with_vulnerabilities(screenings))
     )
     if code is not None:
         found = found.where(ScreeningVulnerability.code == code)
@@ -1047,15 +1074,11 @@ def open_caseload_by_practitioner(session: Session, user: User, filters: Caseloa
 def vulnerabilities(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
-    facts = sql.facts()
-    people = sql.rows(
-        select(func.count(func.distinct(Screening.person_id)))
-        .select_from(_complete_screenings(facts))
-    )[0][0] or 0
+    screenings = sql.screenings()
+    people = sql.rows(select(func.count(func.distinct(screenings.c.person_id))))[0][0] or 0
     rows = sql.rows(
-        select(ScreeningVulnerability.code, func.count(func.distinct(Screening.person_id)))
-        .select_from(_complete_screenings(facts).join(
-            ScreeningVulnerability.__table__, ScreeningVulnerability.screening_id == Screening.id))
+        select(ScreeningVulnerability.code, func.count(func.distinct(screenings.c.person_id)))
+        .select_from(_with_vulnerabilities(screenings))
         .group_by(ScreeningVulnerability.code)
     )
     labels = _ordered_labels(session, CodeList.VULNERABILITY)
@@ -1123,19 +1146,19 @@ def ethnic_category(session: Session, user: User, filters: CaseloadFilters) -> p
 def pathway_funnel(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
-    facts = sql.facts()
-    # One pass over the period's requests, their complete screenings and those screenings'
-    # referrals; each stage counts the distinct requests that reached it (the list behind a bar
-    # asks the same of each request with _stage_conditions).
+    facts, screenings = sql.facts(), sql.screenings()
+    # One pass over the period's complete screenings and their referrals; each stage counts the
+    # distinct requests that reached it (the list behind a bar asks the same of each request with
+    # _stage_conditions).
+    request_id = screenings.c.request_id
     joined = (
         select(
-            facts.c.request_id,
-            case((Screening.outcome.in_(FURTHER_ASSESSMENT_OUTCOMES), facts.c.request_id)).label("further"),
-            case((OnwardReferral.id.is_not(None), facts.c.request_id)).label("referred"),
-            case((_referral_outcome() == ReferralStatus.ATTENDED.value, facts.c.request_id)).label("attended"),
+            case((screenings.c.outcome.in_(FURTHER_ASSESSMENT_OUTCOMES), request_id)).label("further"),
+            case((OnwardReferral.id.is_not(None), request_id)).label("referred"),
+            case((_referral_outcome() == ReferralStatus.ATTENDED.value, request_id)).label("attended"),
         )
-        .select_from(_complete_screenings(facts).outerjoin(OnwardReferral.__table__,
-                                                            OnwardReferral.screening_id == Screening.id))
+        .select_from(screenings.outerjoin(OnwardReferral.__table__,
+                                          OnwardReferral.screening_id == screenings.c.screening_id))
         .subquery()
     )
     totals = sql.rows(select(func.count(), func.count(facts.c.first_screened_at)))[0]
@@ -1161,11 +1184,11 @@ def pathway_funnel(session: Session, user: User, filters: CaseloadFilters) -> pd
 def onward_referrals(session: Session, user: User, filters: CaseloadFilters) -> pd.DataFrame:
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
-    facts = sql.facts()
+    screenings = sql.screenings()
     referrals = (
         select(OnwardReferral.service, _referral_outcome().label("outcome"))
-        .select_from(_complete_screenings(facts).join(OnwardReferral.__table__,
-                                                      OnwardReferral.screening_id == Screening.id))
+        .select_from(screenings.join(OnwardReferral.__table__,
+                                     OnwardReferral.screening_id == screenings.c.screening_id))
         .subquery()
     )
     rows = sql.rows(
@@ -1268,33 +1291,33 @@ _FACTS_TABLES: dict[str, Any] = {}
 
 def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict[str, pd.DataFrame]:
     """Every measure for the page (and the KPI workbook) in one session, sharing one pass over the
-    period's requests: the facts of the period (and the headline's of the period before) are
-    worked out once into temporary tables that each measure reads, then dropped (and a reading
-    session's rollback would drop them anyway)."""
+    period's requests: the facts of the period, the headline's of the period before and the
+    period's complete screenings are worked out once into temporary tables that each measure
+    reads, then dropped (and a reading session's rollback would drop them anyway)."""
     require(user, Permission.VIEW_CASELOAD)
     sql = _Sql(session, user, filters)
     connection = session.connection()
-    tables = {}
-    for previous, name in FACTS_TABLES.items():
-        # A fixed name, so SQLAlchemy's compiled-statement cache serves every later run; the
-        # table lives only in this connection and this transaction.
-        created = sql.facts_select(previous=previous).into(name, temporary=True)
-        connection.execute(created)
-        # Statistics for the new table, so the planner drives joins from these few rows rather
-        # than scanning every screening or referral (SQLite keeps them in the temp schema).
-        connection.exec_driver_sql(f"ANALYZE {'' if sql.postgres else 'temp.'}{name}")
-        # The same Table object every time, so the statements that read it are compiled once per
-        # process rather than once per page (a new Table would be a new compiled-cache key).
-        tables[previous] = _FACTS_TABLES.setdefault((session.get_bind().dialect.name, name), created.table)
+    tables: dict[str, Any] = {}
     session.info[SHARED_FACTS] = ((user.team_id, filters), tables)
     session.info[SHARED_SQL] = ((user.id, user.team_id, filters), sql)
     try:
+        for name, joined_on in SHARED_TABLES.items():  # in order: the screenings read the facts table
+            # A fixed name, so SQLAlchemy's compiled-statement cache serves every later run; the
+            # table lives only in this connection and this transaction.
+            created = sql.builder(name)().into(name, temporary=True)
+            connection.execute(created)
+            # Statistics for the new table, so the planner drives joins from these few rows rather
+            # than scanning every screening or referral (SQLite keeps them in the temp schema).
+            connection.exec_driver_sql(f"ANALYZE {name} ({joined_on})" if sql.postgres else f"ANALYZE temp.{name}")
+            # The same Table object every time, so the statements that read it are compiled once
+            # per process rather than once per page (a new Table would be a new compiled-cache key).
+            tables[name] = _FACTS_TABLES.setdefault((session.get_bind().dialect.name, name), created.table)
         results = {key: info.function(session, user, filters) for key, info in MEASURES.items()}
     finally:
         session.info.pop(SHARED_FACTS, None)
         session.info.pop(SHARED_SQL, None)
     # On an error the transaction's rollback takes the tables away; on success they go now.
-    for name in FACTS_TABLES.values():
+    for name in SHARED_TABLES:
         connection.exec_driver_sql(f"DROP TABLE {name}")
     return results
 
@@ -1394,7 +1417,7 @@ def _selected_requests(sql: _Sql, selection: Selection) -> ColumnElement:
     elif name == "answered_in_time_by_urgency":
         where = [f.urgency == _selected(selection, "urgency", str), _answerable(sql, facts)]
     elif name == "vulnerabilities":
-        found = _people_with_vulnerability(facts, _selected(selection, "code", str))
+        found = _people_with_vulnerability(sql.screenings(), _selected(selection, "code", str))
         return Request.id.in_(select(found.c.request_id))
     elif name in ("age_band_and_gender", "ethnic_category"):
         people = _first_requests(sql, facts)
