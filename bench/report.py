@@ -341,7 +341,9 @@ def _git(root: Path) -> str:
         return subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, check=False).stdout.strip()
 
     commit = run("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" (with uncommitted changes)" if run("status", "--porcelain", "--untracked-files=no") else "")
+    # The previous run's own results files do not make the measured code differ from the commit.
+    changed = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results.*")
+    return commit + (" (with uncommitted changes)" if changed else "")
 
 
 def describe_machine(root: Path, postgresql: Callable[[], str | None] | None = None) -> dict:
