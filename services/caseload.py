@@ -337,7 +337,7 @@ def _constant(text: str) -> ColumnElement:
     return literal_column(f"'{text}'")
 
 
-SHARED_FACTS = "caseload_facts"  # session.info key of the tables all_measures shares
+SHARED_FACTS = "caseload_shared_tables"  # session.info key of the tables all_measures shares
 FACTS_TABLES = {False: "caseload_facts", True: "caseload_previous_facts"}  # by `previous`
 SCREENINGS_TABLE = "caseload_screenings"
 # Each shared table and the column its readers join on (PostgreSQL gathers statistics on it alone).
@@ -1286,7 +1286,7 @@ def activities_by_month(session: Session, user: User, filters: CaseloadFilters) 
 
 
 CHART_MEASURES = [key for key in MEASURES if key != "headline"]
-_FACTS_TABLES: dict[str, Any] = {}
+_SHARED_TABLE_OBJECTS: dict[tuple[str, str], Any] = {}  # by (dialect, table name)
 
 
 def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict[str, pd.DataFrame]:
@@ -1311,7 +1311,7 @@ def all_measures(session: Session, user: User, filters: CaseloadFilters) -> dict
             connection.exec_driver_sql(f"ANALYZE {name} ({joined_on})" if sql.postgres else f"ANALYZE temp.{name}")
             # The same Table object every time, so the statements that read it are compiled once
             # per process rather than once per page (a new Table would be a new compiled-cache key).
-            tables[name] = _FACTS_TABLES.setdefault((session.get_bind().dialect.name, name), created.table)
+            tables[name] = _SHARED_TABLE_OBJECTS.setdefault((session.get_bind().dialect.name, name), created.table)
         results = {key: info.function(session, user, filters) for key, info in MEASURES.items()}
     finally:
         session.info.pop(SHARED_FACTS, None)
