@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
@@ -114,3 +115,25 @@ def sign_in(page, live_app: LiveApp, username: str) -> None:
     page.get_by_label("Password", exact=True).fill(live_app.password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="My work").wait_for()
+
+
+def idle(page) -> None:
+    """Wait until Streamlit has finished running the script (its status widget shows while it runs)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=20_000)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Open a Streamlit select box (or multiselect) by its visible label and pick an option by its text.
+
+    A rerun finishing under the click (a choice just made, a field just left) can close the list as
+    it opens, so this waits for the script to be idle and opens the list again, up to three times.
+    """
+    for _attempt in range(3):
+        idle(page)
+        page.get_by_label(label, exact=True).locator("visible=true").click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"could not choose {option!r} in {label!r}")

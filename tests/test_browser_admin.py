@@ -11,18 +11,12 @@ from sqlmodel import select
 
 from models import Activity, Person, Request, Site
 from services import clock, db, matching
-from tests.browser import browser, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, live_app, page, sign_in  # noqa: F401
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
 SITE = "HMP Chelmsford (test)"
-
-
-def _choose(page, label: str, option: str) -> None:  # noqa: F811
-    """Open a Streamlit select box by its visible label and pick an option by its text."""
-    page.get_by_role("combobox", name=label, exact=True).locator("visible=true").click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_administrator_adds_a_site_and_a_practitioner_uses_it(page, live_app):  # noqa: F811
@@ -35,7 +29,7 @@ def test_administrator_adds_a_site_and_a_practitioner_uses_it(page, live_app):  
     page.get_by_role("link", name="Service settings").click()
     page.get_by_role("heading", name="Service settings").wait_for()
     page.get_by_label("Site name", exact=True).fill(SITE)
-    _choose(page, "Kind of site", "Prison")
+    choose(page, "Kind of site", "Prison")
     page.get_by_role("button", name="Add site").click()
     page.get_by_text("Site added.").wait_for()
     with db.reading(live_app.engine) as session:
@@ -50,8 +44,8 @@ def test_administrator_adds_a_site_and_a_practitioner_uses_it(page, live_app):  
     search = page.get_by_label("Find the person (name, date of birth or NHS number)").locator("visible=true")
     search.fill("obrien")
     search.press("Enter")
-    _choose(page, "Person", "Siôn O'Brien · born 11/05/1990")
-    _choose(page, "Prison", SITE)  # the administrator's new site is offered to the practitioner
+    choose(page, "Person", "Siôn O'Brien · born 11/05/1990")
+    choose(page, "Prison", SITE)  # the administrator's new site is offered to the practitioner
     release_on = clock.today_in_london() + timedelta(days=7)
     # The date field is a group of day, month and year segments, typed in that order (dd/mm/yyyy).
     release = page.get_by_role("group", name="Release date", exact=True).locator("visible=true")
@@ -70,7 +64,7 @@ def _add_site_as_administrator(page, live_app, name: str, kind: str) -> Site:  #
     page.get_by_role("link", name="Service settings").click()
     page.get_by_role("heading", name="Service settings").wait_for()
     page.get_by_label("Site name", exact=True).fill(name)
-    _choose(page, "Kind of site", kind)
+    choose(page, "Kind of site", kind)
     page.get_by_role("button", name="Add site").click()
     page.get_by_text("Site added.").wait_for()
     page.get_by_role("button", name="Sign out").click()
@@ -85,11 +79,11 @@ def test_a_new_site_is_chosen_on_a_new_request(page, live_app):  # noqa: F811
     page.get_by_role("link", name="Log a request").click()
     page.get_by_role("heading", name="Log a request").wait_for()
     page.get_by_text("No one: a general advice request").click()
-    _choose(page, "Who is asking (source of referral)", "Police")
+    choose(page, "Who is asking (source of referral)", "Police")
     page.get_by_label("Requester's name", exact=True).fill("PC Patel")
     page.get_by_label("Requester's phone", exact=True).fill("01702 123456")
-    _choose(page, "Site", "Grays custody suite")  # the administrator's new site, offered to the practitioner
-    _choose(page, "Request type", "Advice or information")
+    choose(page, "Site", "Grays custody suite")  # the administrator's new site, offered to the practitioner
+    choose(page, "Request type", "Advice or information")
     page.get_by_text("Routine (within").click()
     page.get_by_label("Reason for the request", exact=True).fill("Advice on a detained person's medication")
     page.get_by_role("button", name="Log request").click()

@@ -2,30 +2,13 @@
 triage queue with its response clock and allocates it."""
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlmodel import select
 
 from models import Person, Request
 from services import db
-from tests.browser import browser, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, live_app, page, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-
-def _choose(page, label: str, option: str) -> None:  # noqa: F811
-    """Open a Streamlit select box by its visible label and pick an option by its text.
-
-    A rerun still finishing (a field outside the form was just left) can close the list as it
-    opens, so the list is opened again, up to three times.
-    """
-    for attempt in range(3):
-        page.get_by_role("combobox", name=label, exact=True).locator("visible=true").click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
-            return
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
 
 
 def _type(page, label: str, text: str) -> None:  # noqa: F811
@@ -46,11 +29,11 @@ def test_practitioner_logs_a_request_and_a_team_lead_allocates_it_from_the_queue
     _type(page, "Date of birth (dd/mm/yyyy)", "05/11/1990")
     _type(page, "NHS number (if known)", "943 476 5919")
 
-    _choose(page, "Who is asking (source of referral)", "Police")
+    choose(page, "Who is asking (source of referral)", "Police")
     page.get_by_label("Requester's name", exact=True).fill("PC Dawn Jones")
     page.get_by_label("Requester's phone", exact=True).fill("01702 123456")
-    _choose(page, "Site", "Southend custody suite")
-    _choose(page, "Request type", "Screening or assessment")
+    choose(page, "Site", "Southend custody suite")
+    choose(page, "Request type", "Screening or assessment")
     page.get_by_text("Urgent (within 4 hours)").click()
     page.get_by_label("Reason for the request", exact=True).fill("Distressed in the cell; <script>x</script>")
     page.get_by_role("button", name="Log request").click()
@@ -71,7 +54,7 @@ def test_practitioner_logs_a_request_and_a_team_lead_allocates_it_from_the_queue
     # The request chosen below the queue shows its clock: received moments ago, 4 hours to go.
     page.get_by_text("🟢 On time · time left 3 h").wait_for()
     page.get_by_role("link", name=f"Open {request.reference}").wait_for()
-    _choose(page, "Allocate to", "Sam Second")
+    choose(page, "Allocate to", "Sam Second")
     page.get_by_role("button", name="Allocate", exact=True).click()
     page.get_by_text(f"{request.reference} allocated to Sam Second.").wait_for()
 

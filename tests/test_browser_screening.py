@@ -8,29 +8,10 @@ from sqlmodel import select
 from models import AuditEvent, InstrumentResult, OnwardReferral, Screening
 from services import clock, db
 from services.instruments import PHQ9
-from tests.browser import browser, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, idle, live_app, page, sign_in  # noqa: F401
 from tests.test_screening import make_person, make_request
 
 pytestmark = pytest.mark.browser
-
-
-def idle(page) -> None:  # noqa: F811
-    """Wait until Streamlit has finished running the script (its status widget says so while it runs)."""
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=20_000)
-
-
-def choose(page, label: str, option: str) -> None:  # noqa: F811
-    idle(page)
-    field = page.get_by_label(label, exact=True)
-    for _attempt in range(3):  # a rerun finishing under the click can close the list as it opens
-        field.click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=4_000)
-            return
-        except Exception:  # noqa: S112
-            page.keyboard.press("Escape")
-    page.screenshot(path="/tmp/screening_fail.png", full_page=True)
-    raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 
 def submit(page, button: str, notice: str) -> None:  # noqa: F811
