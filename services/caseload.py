@@ -527,9 +527,8 @@ class _Sql:
             read = select(*counted).select_from(self.requests_and_people()).where(*chosen)
         else:
             # 1 on each person's first request of the period (ties broken by id), so that people
-            # are counted once without a sort per measure. Numbered in a select of the ids
-            # alone: SQLite sorts every selected column for a window, and sorting the whole row
-            # cost more than working it out.
+            # are counted once without a sort per measure. Numbered in a select of the ids alone
+            # and joined back, so the window's sort carries ids rather than the whole row.
             numbered = (
                 select(
                     Request.id.label("numbered_id"),
