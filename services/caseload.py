@@ -373,6 +373,10 @@ class _Sql:
     def rows(self, statement) -> list:
         return self.session.connection().execute(statement).all()
 
+    def counts_by(self, *columns) -> list:
+        """(…columns, count) for each combination of the columns' values, in their order."""
+        return self.rows(select(*columns, func.count()).group_by(*columns).order_by(*columns))
+
     # London time ----------------------------------------------------------------------------
     # A moment is turned once into whole "London seconds" (seconds since 1970-01-01 00:00 as read
     # on a London clock); days, weekdays, hours and weeks are then integer arithmetic, the same
@@ -921,11 +925,7 @@ def requests_by_week_and_source(session: Session, user: User, filters: CaseloadF
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
     facts = sql.facts()
-    rows = sql.rows(
-        select(facts.c.week, facts.c.source_of_referral, func.count())
-        .group_by(facts.c.week, facts.c.source_of_referral)
-        .order_by(facts.c.week, facts.c.source_of_referral)
-    )
+    rows = sql.counts_by(facts.c.week, facts.c.source_of_referral)
     frame = _frame(rows, ["week", "source", "requests"])
     frame["week"] = frame["week"].map(_day_number_date)
     labels = code_lists.labels(session, CodeList.SOURCE_OF_REFERRAL)
@@ -1100,11 +1100,7 @@ def age_band_and_gender(session: Session, user: User, filters: CaseloadFilters) 
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
     people = _first_requests(sql, sql.facts())
-    rows = sql.rows(
-        select(people.c.age_band, people.c.gender, func.count())
-        .group_by(people.c.age_band, people.c.gender)
-        .order_by(people.c.age_band, people.c.gender)
-    )
+    rows = sql.counts_by(people.c.age_band, people.c.gender)
     frame = _frame(rows, ["age_band", "gender", "people"])
     frame["people"] = frame["people"].astype(int)
     frame.insert(1, "age_band_label", frame["age_band"].map(lambda code: AGE_BAND_LABELS.get(code, code)))
@@ -1190,11 +1186,7 @@ def onward_referrals(session: Session, user: User, filters: CaseloadFilters) -> 
                                      OnwardReferral.screening_id == screenings.c.screening_id))
         .subquery()
     )
-    rows = sql.rows(
-        select(referrals.c.service, referrals.c.outcome, func.count())
-        .group_by(referrals.c.service, referrals.c.outcome)
-        .order_by(referrals.c.service, referrals.c.outcome)
-    )
+    rows = sql.counts_by(referrals.c.service, referrals.c.outcome)
     frame = _frame(rows, ["service", "outcome", "referrals"])
     frame["referrals"] = frame["referrals"].astype(int)
     labels = _ordered_labels(session, CodeList.ONWARD_SERVICE)
@@ -1213,11 +1205,7 @@ def cover_by_hour_and_day(session: Session, user: User, filters: CaseloadFilters
     require(user, Permission.VIEW_CASELOAD)
     sql = _sql_for(session, user, filters)
     facts = sql.facts()
-    rows = sql.rows(
-        select(facts.c.weekday, facts.c.hour, func.count())
-        .group_by(facts.c.weekday, facts.c.hour)
-        .order_by(facts.c.weekday, facts.c.hour)
-    )
+    rows = sql.counts_by(facts.c.weekday, facts.c.hour)
     frame = _frame(rows, ["weekday", "hour", "requests"])
     for column in frame.columns:
         frame[column] = frame[column].astype(int)
