@@ -117,9 +117,24 @@ def sign_in(page, live_app: LiveApp, username: str) -> None:
     page.get_by_role("heading", name="My work").wait_for()
 
 
+# While a script reruns, Streamlit keeps the previous run's elements on screen, marked stale, until
+# the run has drawn their replacements; a field that moved (the form above it changed) is briefly
+# there twice. Only live elements are ever acted on.
+LIVE_ELEMENT = '[data-testid="stElementContainer"]:not([data-stale="true"])'
+
+
 def idle(page) -> None:
-    """Wait until Streamlit has finished running the script (its status widget shows while it runs)."""
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=20_000)
+    """Wait until Streamlit has finished running the script: no status widget, no stale elements."""
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')",
+        timeout=20_000,
+    )
+
+
+def field(page, label: str):
+    """The one live, visible input whose label is exactly `label` (hidden tabs and stale copies left out)."""
+    return page.locator(LIVE_ELEMENT).get_by_label(label, exact=True).locator("visible=true")
 
 
 def choose(page, label: str, option: str) -> None:
@@ -130,8 +145,8 @@ def choose(page, label: str, option: str) -> None:
     """
     for _attempt in range(3):
         idle(page)
-        page.get_by_label(label, exact=True).locator("visible=true").click()
         try:
+            field(page, label).click(timeout=5_000)
             page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
             return
         except PlaywrightTimeout:

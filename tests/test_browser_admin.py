@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from models import Activity, Person, Request, Site
 from services import clock, db, matching
-from tests.browser import browser, choose, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, field, live_app, page, sign_in  # noqa: F401
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,7 @@ def test_administrator_adds_a_site_and_a_practitioner_uses_it(page, live_app):  
     sign_in(page, live_app, "admin")
     page.get_by_role("link", name="Service settings").click()
     page.get_by_role("heading", name="Service settings").wait_for()
-    page.get_by_label("Site name", exact=True).fill(SITE)
+    field(page, "Site name").fill(SITE)
     choose(page, "Kind of site", "Prison")
     page.get_by_role("button", name="Add site").click()
     page.get_by_text("Site added.").wait_for()
@@ -41,7 +41,7 @@ def test_administrator_adds_a_site_and_a_practitioner_uses_it(page, live_app):  
     page.get_by_role("link", name="Activities").click()
     page.get_by_role("heading", name="Activities", exact=True).wait_for()
     page.get_by_role("tab", name="Prison release liaison").click()
-    search = page.get_by_label("Find the person (name, date of birth or NHS number)").locator("visible=true")
+    search = field(page, "Find the person (name, date of birth or NHS number)")
     search.fill("obrien")
     search.press("Enter")
     choose(page, "Person", "Siôn O'Brien · born 11/05/1990")
@@ -63,7 +63,7 @@ def _add_site_as_administrator(page, live_app, name: str, kind: str) -> Site:  #
     sign_in(page, live_app, "admin")
     page.get_by_role("link", name="Service settings").click()
     page.get_by_role("heading", name="Service settings").wait_for()
-    page.get_by_label("Site name", exact=True).fill(name)
+    field(page, "Site name").fill(name)
     choose(page, "Kind of site", kind)
     page.get_by_role("button", name="Add site").click()
     page.get_by_text("Site added.").wait_for()
@@ -80,12 +80,12 @@ def test_a_new_site_is_chosen_on_a_new_request(page, live_app):  # noqa: F811
     page.get_by_role("heading", name="Log a request").wait_for()
     page.get_by_text("No one: a general advice request").click()
     choose(page, "Who is asking (source of referral)", "Police")
-    page.get_by_label("Requester's name", exact=True).fill("PC Patel")
-    page.get_by_label("Requester's phone", exact=True).fill("01702 123456")
+    field(page, "Requester's name").fill("PC Patel")
+    field(page, "Requester's phone").fill("01702 123456")
     choose(page, "Site", "Grays custody suite")  # the administrator's new site, offered to the practitioner
     choose(page, "Request type", "Advice or information")
     page.get_by_text("Routine (within").click()
-    page.get_by_label("Reason for the request", exact=True).fill("Advice on a detained person's medication")
+    field(page, "Reason for the request").fill("Advice on a detained person's medication")
     page.get_by_role("button", name="Log request").click()
     page.get_by_text("It is in the triage queue.").wait_for()
     with db.reading(live_app.engine) as session:

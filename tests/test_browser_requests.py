@@ -6,16 +6,16 @@ from sqlmodel import select
 
 from models import Person, Request
 from services import db
-from tests.browser import browser, choose, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, field, live_app, page, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 
 def _type(page, label: str, text: str) -> None:  # noqa: F811
     """Type into a field outside a form and leave it, as a person would, so that it commits."""
-    field = page.get_by_label(label, exact=True).locator("visible=true")
-    field.fill(text)
-    field.press("Tab")
+    typed_into = field(page, label)
+    typed_into.fill(text)
+    typed_into.press("Tab")
 
 
 def test_practitioner_logs_a_request_and_a_team_lead_allocates_it_from_the_queue(page, live_app):  # noqa: F811
@@ -30,12 +30,12 @@ def test_practitioner_logs_a_request_and_a_team_lead_allocates_it_from_the_queue
     _type(page, "NHS number (if known)", "943 476 5919")
 
     choose(page, "Who is asking (source of referral)", "Police")
-    page.get_by_label("Requester's name", exact=True).fill("PC Dawn Jones")
-    page.get_by_label("Requester's phone", exact=True).fill("01702 123456")
+    field(page, "Requester's name").fill("PC Dawn Jones")
+    field(page, "Requester's phone").fill("01702 123456")
     choose(page, "Site", "Southend custody suite")
     choose(page, "Request type", "Screening or assessment")
     page.get_by_text("Urgent (within 4 hours)").click()
-    page.get_by_label("Reason for the request", exact=True).fill("Distressed in the cell; <script>x</script>")
+    field(page, "Reason for the request").fill("Distressed in the cell; <script>x</script>")
     page.get_by_role("button", name="Log request").click()
     page.get_by_text("It is in the triage queue.").wait_for()
 
