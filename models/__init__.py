@@ -13,11 +13,13 @@ from models.screening import (
     ScreeningAmendment,
     ScreeningVulnerability,
 )
+from models.sessions import FormDraft, SignedInSession, Submission
 
 __all__ = [
     "Activity",
     "AuditEvent",
     "CodeItem",
+    "FormDraft",
     "InstrumentResult",
     "OnwardReferral",
     "Person",
@@ -28,7 +30,9 @@ __all__ = [
     "ScreeningAmendment",
     "ScreeningVulnerability",
     "Setting",
+    "SignedInSession",
     "Site",
+    "Submission",
     "Team",
     "User",
 ]

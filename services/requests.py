@@ -32,7 +32,7 @@ from models.codes import OPEN_REQUEST_STATUSES, CodeList, ContactMechanism, Requ
 from models.organisation import NAME_LIMIT
 from models.requests import DETAIL_LIMIT, REASON_LIMIT, SUMMARY_LIMIT
 from models.validators import AGE_OF_CRIMINAL_RESPONSIBILITY, FieldError, age_on, email, free_text, person_name, phone
-from services import audit, clock, code_lists, db, people, settings
+from services import audit, clock, code_lists, db, people, settings, submissions
 from services.errors import Conflict, InputErrors, NotFound
 from services.permissions import Permission, has_permission, require, require_team
 from services.response_clock import ClockReading, read_clock
@@ -227,13 +227,16 @@ def _validated_request(session: Session, user: User, new: NewRequest, now: datet
     return values
 
 
-def log_request(session: Session, user: User, new: NewRequest) -> Request:
+def log_request(session: Session, user: User, new: NewRequest, *, submission: str | None = None) -> Request:
     """Log a request (with its new person, if any): one transaction with its timeline and audit rows.
 
     Every problem is reported at once as InputErrors, keyed by form field; nothing is written.
+    A second call with the same `submission` token returns the request the first one logged.
     """
     db.require_writing(session)
     require(user, Permission.LOG_REQUEST)
+    if (earlier := submissions.claim(session, user, submission, "request")) is not None:
+        return session.get(Request, earlier)
     now = clock.now()
     errors: dict[str, str] = {}
     values = _validated_request(session, user, new, now, errors)
@@ -266,6 +269,7 @@ def log_request(session: Session, user: User, new: NewRequest) -> Request:
     session.add(request)
     session.flush()
     request.reference = reference_for(request.id, received_at)
+    submissions.fulfil(session, submission, request.id)
     if person is not None and (person.last_contact_on is None or person.last_contact_on < contact_date):
         person.last_contact_on = contact_date
         session.add(person)
