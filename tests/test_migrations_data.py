@@ -34,6 +34,10 @@ from tests.conftest import postgres_url
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 REQUESTS = 500
 PASSWORD = "demo password for the tests"
+# Tables of what a browser holds between clicks (migration 0004): signed-in sessions, unsaved
+# drafts, submission tokens. Downgrading past 0004 drops them by design (people sign in again and
+# retype unsaved text), so they are left empty here rather than counted as rows a step must keep.
+TRANSIENT = {"formdraft", "signedinsession", "submission"}
 
 
 def reversible_steps() -> list[tuple[str, str]]:
@@ -116,7 +120,9 @@ def walk(engine: Engine, reference: dict[str, tuple[int, str]]) -> list[str]:
             assert not append_only_in_force(engine), "the downgrade of 0002 did not run: its triggers are still there"
         schema.upgrade(engine, revision)
         assert current_revision(engine) == revision
-        assert contents(engine) == reference, f"rows changed by upgrading {below} → {revision} again"
+        now_there = contents(engine)  # tables of later revisions come back with the final upgrade
+        assert now_there == {name: reference[name] for name in now_there}, (
+            f"rows changed by upgrading {below} → {revision} again")
         walked.append(f"{revision} → {below} → {revision}")
     schema.upgrade(engine)
     assert contents(engine) == reference
@@ -142,7 +148,7 @@ def test_downgrade_and_upgrade_again_keep_every_row_on_a_sqlite_copy(tmp_path):
     target.close()
 
     copy = db.create_database_engine(f"sqlite:///{copy_path}")
-    empty = [name for name, (rows, _) in reference.items() if rows == 0]
+    empty = [name for name, (rows, _) in reference.items() if rows == 0 and name not in TRANSIENT]
     assert empty == [], f"tables without rows prove nothing: {empty}"
     walked = walk(copy, reference)
     copy.dispose()
@@ -168,7 +174,7 @@ def test_downgrade_and_upgrade_again_keep_every_row_on_postgresql(worker_id):
         schema.upgrade(engine)
         fill(engine)
         reference = contents(engine)
-        empty = [table for table, (rows, _) in reference.items() if rows == 0]
+        empty = [table for table, (rows, _) in reference.items() if rows == 0 and table not in TRANSIENT]
         assert empty == [], f"tables without rows prove nothing: {empty}"
         walked = walk(engine, reference)
         with db.reading(engine) as session:
