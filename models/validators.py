@@ -92,23 +92,25 @@ def _refuse_over_limit(value: str, field: str, limit: int) -> None:
         )
 
 
-def _checked_text(text: str | None, field: str, limit: int, required: bool, forbidden: re.Pattern[str]) -> str:
+def _checked_text(text: str | None, field: str, limit: int, required: bool, forbidden: re.Pattern[str],
+                  label: str | None = None) -> str:
     value = (text or "").strip()
     if not value:
         if required:
-            raise FieldError(field, f"{_label(field)} is required; please fill it in.")
+            raise FieldError(field, f"{label or _label(field)} is required; please fill it in.")
         return ""
     _refuse_over_limit(value, field, limit)
     _refuse_forbidden_characters(value, field, forbidden)
     return value
 
 
-def free_text(text: str | None, field: str, limit: int, required: bool = False) -> str:
+def free_text(text: str | None, field: str, limit: int, required: bool = False, *, label: str | None = None) -> str:
     """Text stored as typed, without its outer whitespace; "" when empty and not required.
 
-    Tabs and line breaks are kept; other control characters are refused.
+    Tabs and line breaks are kept; other control characters are refused. `label` is the field's
+    name on screen when it is not the field key in words ("summary" is "Advice given…").
     """
-    return _checked_text(text, field, limit, required, _FORBIDDEN_IN_TEXT)
+    return _checked_text(text, field, limit, required, _FORBIDDEN_IN_TEXT, label)
 
 
 def person_name(text: str | None, field: str, limit: int = NAME_LIMIT, required: bool = True) -> str:

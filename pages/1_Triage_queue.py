@@ -1,14 +1,17 @@
 """Triage queue: the team's open requests, soonest due first, with the response clock; allocate them."""
 
+from functools import partial
+
 import streamlit as st
 
 from models.codes import CodeList, RequestStatus, Urgency
 from services import code_lists, db, organisation, requests
-from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
-from services.requests import OPEN_STATUSES, RequestFilters
+from services.requests import OPEN_STATUSES, RequestFilters, TriageRow
+from ui.bulk_move import bulk_move
+from ui.editing import attempt, show_notice
 from ui.export_button import export_button
-from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plain
+from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plural
 from ui.guard import app_engine, require
 from ui.query_filters import FilterBar, FilterKind, QueryFilter
 
@@ -16,7 +19,7 @@ user = require(Permission.VIEW_REQUESTS, title="Triage queue")
 engine = app_engine()
 st.title("Triage queue")
 
-CURSORS, SEEN, VERSIONS, NOTICE = "triage_cursors", "triage_filters_seen", "triage_versions", "triage_notice"
+CURSORS, SEEN, VERSIONS, CHOSEN = "triage_cursors", "triage_filters_seen", "triage_versions", "triage_chosen"
 shown_versions: dict[int, int] = st.session_state.get(VERSIONS, {})  # what the page showed before this click
 
 with db.reading(engine) as session:
@@ -62,30 +65,39 @@ with db.reading(engine) as session:
     page = requests.triage_page(session, user, filters, after=cursors[-1])
     total = requests.count_requests(session, user, filters)
 
-notice = st.session_state.pop(NOTICE, None)
-if notice:
-    st.success(plain(notice), icon=":material/check_circle:")
+show_notice()
 start = (len(cursors) - 1) * requests.PAGE_SIZE
-st.caption(f"{total:,} requests match · showing {start + 1 if page.rows else 0:,}–{start + len(page.rows):,} · "
-           "soonest due first · the clock runs until the first response")
+st.caption(f"{plural(total, 'request matches', 'requests match')} · showing "
+           f"{start + 1 if page.rows else 0:,}–{start + len(page.rows):,} · your unanswered requests first, then "
+           "unallocated, then the rest, soonest due first in each · the clock runs until the first response")
+
+
+def clock_words(row: TriageRow) -> str:
+    return RAG_SYMBOLS[row.clock.rag] if row.clock else ("Answered" if row.first_response_at else "—")
+
+
+def choose_row(shown_ids: list[int]) -> None:
+    """Selection callback: the row clicked, by the id it had in the table the person saw.
+
+    Streamlit reports a selection by row position; `shown_ids` are the ids of the table as drawn
+    when the click was made (bound as it was drawn), so a rerun that re-sorts the rows cannot
+    turn the click into another request.
+    """
+    positions = st.session_state[table_key].selection.rows
+    st.session_state[CHOSEN] = shown_ids[positions[0]] if positions and positions[0] < len(shown_ids) else None
+
+
+shown_ids = [row.request_id for row in page.rows]
+chosen_id = st.session_state.get(CHOSEN)
+# A table with other rows is a new table: no stale highlight can sit on a row that moved.
+table_key = f"triage_table_{hash(tuple(shown_ids))}"
 st.dataframe(
-    [
-        {
-            "Clock": RAG_SYMBOLS[row.clock.rag] if row.clock else ("Answered" if row.first_response_at else "—"),
-            "Time left": format_duration(row.clock.time_left) if row.clock else "",
-            "Reference": row.reference,
-            "Received": format_datetime(row.received_at),
-            "Due": format_datetime(row.due_at),
-            "Urgency": row.urgency,
-            "Type": row.request_type,
-            "Status": row.status,
-            "Site": row.site,
-            "Person": row.person,
-            "Allocated to": row.allocated_to,
-        }
-        for row in page.rows
-    ],
-    hide_index=True,
+    [{"Clock": clock_words(row), "Time left": format_duration(row.clock.time_left) if row.clock else "",
+      "Reference": row.reference, "Received": format_datetime(row.received_at), "Due": format_datetime(row.due_at),
+      "Urgency": row.urgency, "Type": row.request_type, "Status": row.status, "Site": row.site, "Person": row.person,
+      "Allocated to": row.allocated_to} for row in page.rows],
+    hide_index=True, key=table_key, on_select=partial(choose_row, shown_ids), selection_mode="single-row",
+    selection_default={"selection": {"rows": [shown_ids.index(chosen_id)] if chosen_id in shown_ids else []}},
 )
 
 
@@ -105,51 +117,32 @@ if chosen["from"] and chosen["to"] and chosen["from"] > chosen["to"]:
     st.warning(f"'Received from' ({format_date(chosen['from'])}) is after 'Received to'; nothing can match.")
 
 
-def act(success, operation, *args) -> None:
-    """Run one change; on success say so (``success`` turns the result into words) and redraw."""
-    try:
-        with db.writing(engine) as session:
-            done = operation(session, user, *args)
-    except (InputErrors, Conflict, NotFound, PermissionDenied) as refused:
-        st.error(plain(" ".join(refused.errors.values()) if isinstance(refused, InputErrors) else str(refused)))
-        return
-    st.session_state[NOTICE] = success(done)
-    st.rerun()
-
-
 rows = {row.request_id: row for row in page.rows}
-if rows:
-    st.subheader("Open or allocate a request")
-    request_id = st.selectbox("Request on this page", list(rows), format_func=lambda request_id: (
-        f"{rows[request_id].reference} · {rows[request_id].person or 'no person'} · "
-        f"due {format_datetime(rows[request_id].due_at)} · {rows[request_id].allocated_to or 'not allocated'}"))
-    row = rows[request_id]
+st.subheader("Open or allocate a request")
+row = rows.get(chosen_id)
+if row is None:
+    st.info("Click a request's row in the list to choose it." if rows else "No requests match these filters.")
+else:
     version = shown_versions.get(row.request_id, row.version)
-    clock_words = (f"{RAG_SYMBOLS[row.clock.rag]} · time left {format_duration(row.clock.time_left)}" if row.clock
-                   else ("Answered" if row.first_response_at else row.status))
-    st.markdown(f"{clock_words} · due {format_datetime(row.due_at)}")  # no typed text in this line
+    st.text(f"Chosen: {row.reference} · {row.person or 'no person'} · {row.request_type} · due "
+            f"{format_datetime(row.due_at)} · {row.allocated_to or 'not allocated'}")
+    st.markdown(f"{clock_words(row)}"
+                + (f" · time left {format_duration(row.clock.time_left)}" if row.clock else ""))  # no typed text
     st.page_link("pages/3_Request.py", label=f"Open {row.reference}", query_params={"id": str(row.request_id)},
                  icon=":material/open_in_new:")
     if has_permission(user, Permission.ALLOCATE_REQUESTS) and row.status_code != RequestStatus.CLOSED:
-        to_column, button_column = st.columns([3, 1])
-        to_user = to_column.selectbox("Allocate to", list(staff), format_func=staff.get, index=None,
-                                      placeholder="Choose a member of the team")
-        if button_column.button("Allocate", type="primary", disabled=to_user is None):
-            act(lambda done: f"{done.reference} allocated to {staff[to_user]}.", requests.allocate, row.request_id,
-                version, to_user)
+        to_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
+        to_user = to_column.selectbox(f"Allocate {row.reference} to", list(staff), format_func=staff.get, index=None,
+                                      placeholder="Choose a member of the team", key=f"allocate_to_{row.request_id}")
+        if button_column.button(f"Allocate {row.reference}", type="primary", disabled=to_user is None):
+            attempt(engine, user, requests.allocate, row.request_id, version, to_user,
+                    done=lambda done: f"{done.reference} allocated to {staff[to_user]}.")
     if (has_permission(user, Permission.ALLOCATE_TO_SELF) and row.allocated_to_id is None
-            and row.status_code != RequestStatus.CLOSED and st.button("Allocate to me")):
-        act(lambda done: f"{done.reference} allocated to you.", requests.allocate_to_me, row.request_id, version)
-else:
-    st.info("No requests match these filters.")
+            and row.status_code != RequestStatus.CLOSED and st.button(f"Allocate {row.reference} to me")):
+        attempt(engine, user, requests.allocate_to_me, row.request_id, version,
+                done=lambda done: f"{done.reference} allocated to you.")
 
 if has_permission(user, Permission.ALLOCATE_REQUESTS):
-    with st.expander("Move all of one person's open requests (leave, leavers)"):
-        from_user = st.selectbox("Move the open requests of", list(staff), format_func=staff.get, index=None,
-                                 placeholder="Choose")
-        to_users = st.multiselect("Share them, soonest due first, between", [key for key in staff if key != from_user],
-                                  format_func=staff.get)
-        if st.button("Move requests", disabled=from_user is None or not to_users):
-            act(lambda moved: f"{moved} open requests moved.", requests.reallocate_open_requests, from_user, to_users)
+    bulk_move(engine, user, staff)
 
 st.session_state[VERSIONS] = {row.request_id: row.version for row in page.rows}

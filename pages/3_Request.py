@@ -4,10 +4,11 @@ import streamlit as st
 
 from models.codes import CodeList, ContactMechanism, RequestStatus, Urgency
 from models.requests import SUMMARY_LIMIT
-from services import clock, code_lists, db, people, requests
-from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
+from services import clock, code_lists, people, requests
+from services.errors import NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
-from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plain
+from ui.editing import attempt, show_notice
+from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.nav import ROOT
@@ -23,7 +24,7 @@ if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 12):
     st.page_link("pages/1_Triage_queue.py", label="Open the triage queue", icon=":material/inbox:")
     st.stop()
 request_id = int(raw_id)
-VERSION, NOTICE = f"request_{request_id}_version", "request_notice"
+VERSION = f"request_{request_id}_version"
 try:
     with opening(engine, "request", request_id) as (session, first):
         detail = requests.open_request(session, user, request_id, audited=first)
@@ -41,27 +42,12 @@ is_open = status != RequestStatus.CLOSED
 
 
 def act(success: str, operation, *args, messages: FieldMessages | None = None) -> None:
-    """Run one change against the version shown; on success redraw with a notice."""
-    try:
-        with db.writing(engine) as session:
-            operation(session, user, request.id, shown_version, *args)
-    except InputErrors as refused:
-        if messages is None:
-            st.error(plain(" ".join(refused.errors.values())))
-        else:
-            messages.show(refused.errors)
-        return
-    except (Conflict, NotFound, PermissionDenied) as refused:
-        st.error(plain(str(refused)))
-        return
-    st.session_state[NOTICE] = success
-    st.rerun()
+    """Run one change to this request against the version shown; on success redraw with a notice."""
+    attempt(engine, user, operation, request.id, shown_version, *args, done=success, messages=messages)
 
 
 st.title(f"Request {request.reference}")
-notice = st.session_state.pop(NOTICE, None)
-if notice:
-    st.success(plain(notice), icon=":material/check_circle:")
+show_notice()
 st.markdown(f"**{RequestStatus.label_of(status)}** · {Urgency.label_of(request.urgency)} · received "
             f"{format_datetime(request.received_at)} · due {format_datetime(request.due_at)}")
 if detail.clock:
@@ -138,7 +124,7 @@ if is_open and request.first_response_at is None and has_permission(user, Permis
         mechanism = st.selectbox("How the response was given", ContactMechanism.choices(), index=None,
                                  format_func=ContactMechanism.label_of, placeholder="Choose…")
         response_messages.under("contact_mechanism")
-        summary = st.text_area("Advice given or action agreed", max_chars=SUMMARY_LIMIT)
+        summary = st.text_area(requests.ADVICE_GIVEN_LABEL, help=f"Up to {SUMMARY_LIMIT:,} characters.")
         response_messages.under("summary")
         response_messages.under("first_response")
         if st.form_submit_button("Record first response", type="primary"):

@@ -21,7 +21,7 @@ same rows in the same order.
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, tuple_, union_all
 from sqlalchemy.orm import aliased
@@ -42,6 +42,7 @@ PAGE_SIZE = 50
 CUSTODY_NUMBER_LIMIT = 40
 REOPEN_REASON_LIMIT = 200
 REFERENCE_PREFIX = "R"
+ADVICE_GIVEN_LABEL = "Advice given or action agreed"
 
 
 class EventKind(StrEnum):
@@ -379,15 +380,33 @@ def allocate_to_me(session: Session, user: User, request_id: int, version: int |
     return request
 
 
-def reallocate_open_requests(session: Session, user: User, from_user_id: int, to_user_ids: list[int]) -> int:
-    """Move all of one person's open requests to others (leave, leavers), shared in turn by due time.
+@dataclass(frozen=True)
+class ReallocationPlan:
+    """What moving one person's open requests would do: how many go, and how many to whom."""
 
-    Returns how many requests moved. Each one gets its timeline and audit row; pages holding an
-    old version of any of them will have their next save refused.
-    """
-    db.require_writing(session)
+    from_name: str
+    count: int
+    shares: tuple[tuple[str, int], ...]  # (recipient's full name, requests they receive), in turn order
+
+    def words(self) -> str:
+        """What the confirmation names, e.g. 5 open requests from Lee Lead to Sam Second (3), Priya Practitioner (2)."""
+        plural = "request" if self.count == 1 else "requests"
+        to = ", ".join(f"{name} ({received})" for name, received in self.shares)
+        return f"{self.count} open {plural} from {self.from_name} to {to}"
+
+
+def plan_reallocation(session: Session, user: User, from_user_id: int, to_user_ids: list[int]) -> ReallocationPlan:
+    """What `reallocate_open_requests` would move now, for the confirmation; nothing is written."""
     require(user, Permission.ALLOCATE_REQUESTS)
-    source = session.get(User, from_user_id)
+    source, targets = _reallocation_parties(session, user, from_user_id, to_user_ids)
+    count = len(_open_requests_of(session, user, from_user_id, lock=False))
+    shares = tuple((target.full_name, len(range(turn, count, len(targets)))) for turn, target in enumerate(targets))
+    return ReallocationPlan(source.full_name, count, shares)
+
+
+def _reallocation_parties(session: Session, user: User, from_user_id: int | None,
+                          to_user_ids: list[int]) -> tuple[User, list[User]]:
+    source = session.get(User, from_user_id) if from_user_id is not None else None
     if source is None or source.team_id != user.team_id:
         raise InputErrors({"from_user": "Choose a member of your team whose requests should move."})
     recipients = list(dict.fromkeys(to_user_ids))
@@ -399,14 +418,35 @@ def reallocate_open_requests(session: Session, user: User, from_user_id: int, to
         targets = [_allocatable(session, user, recipient) for recipient in recipients]
     except InputErrors as refused:
         raise InputErrors({"to_users": refused.errors["allocated_to"]}) from None
+    return source, targets
+
+
+def _open_requests_of(session: Session, user: User, user_id: int, *, lock: bool) -> list[Request]:
     query = (
         select(Request)
-        .where(Request.team_id == user.team_id, Request.allocated_to_id == from_user_id,
-               Request.status.in_(OPEN_STATUSES))
+        .where(Request.team_id == user.team_id, Request.allocated_to_id == user_id, Request.status.in_(OPEN_STATUSES))
         .order_by(Request.due_at, Request.id)
-        .with_for_update()
     )
-    moving = list(session.exec(query).all())
+    return list(session.exec(query.with_for_update() if lock else query).all())
+
+
+def reallocate_open_requests(session: Session, user: User, from_user_id: int, to_user_ids: list[int],
+                             *, expected_count: int | None = None) -> int:
+    """Move all of one person's open requests to others (leave, leavers), shared in turn by due time.
+
+    Returns how many requests moved. Each one gets its timeline and audit row; pages holding an
+    old version of any of them will have their next save refused. With `expected_count` (the
+    number the person confirmed, from `plan_reallocation`) a different number now is refused, so
+    a confirmation never moves more or fewer requests than it named.
+    """
+    db.require_writing(session)
+    require(user, Permission.ALLOCATE_REQUESTS)
+    source, targets = _reallocation_parties(session, user, from_user_id, to_user_ids)
+    moving = _open_requests_of(session, user, source.id, lock=True)
+    if expected_count is not None and len(moving) != expected_count:
+        raise InputErrors({"from_user": (
+            f"{source.full_name} has {len(moving)} open requests now, not the {expected_count} you confirmed: "
+            "someone changed them meanwhile. Check the new numbers and confirm again.")})
     now = clock.now()
     for number, request in enumerate(moving):
         _give_to(session, user, request, targets[number % len(targets)], now, "reallocate_request")
@@ -447,7 +487,8 @@ def record_first_response(
         )
     if response.contact_mechanism not in ContactMechanism.choices():
         errors["contact_mechanism"] = "Choose how the response was given (telephone, e-mail, face to face…)."
-    summary = _check(errors, free_text, response.summary, "summary", SUMMARY_LIMIT, required=True)
+    summary = _check(errors, free_text, response.summary, "summary", SUMMARY_LIMIT, required=True,
+                     label=ADVICE_GIVEN_LABEL)
     if errors:
         raise InputErrors(errors)
     if request.status == RequestStatus.NEW:
@@ -609,13 +650,44 @@ def _require_list(user: User) -> None:
         require(user, Permission.EXPORT)  # administrators export without working the queue
 
 
+class QueueGroup(IntEnum):
+    """Where a request sits in the queue of the person looking at it; soonest due first within each.
+
+    New work must never be buried under answered requests: a practitioner sees their own
+    unanswered requests first, then the team's unallocated ones, then the rest, answered last.
+    """
+
+    MINE_UNANSWERED = 0
+    UNALLOCATED = 1
+    OTHERS_UNANSWERED = 2
+    ANSWERED = 3
+
+
+def _group_conditions(user: User) -> dict[QueueGroup, ColumnElement[bool]]:
+    unanswered = Request.first_response_at.is_(None)
+    return {
+        QueueGroup.MINE_UNANSWERED: and_(Request.allocated_to_id == user.id, unanswered),
+        QueueGroup.UNALLOCATED: and_(Request.allocated_to_id.is_(None), unanswered),
+        QueueGroup.OTHERS_UNANSWERED: and_(Request.allocated_to_id.is_not(None), Request.allocated_to_id != user.id,
+                                           unanswered),
+        QueueGroup.ANSWERED: Request.first_response_at.is_not(None),
+    }
+
+
+def _queue_group(user: User) -> ColumnElement[int]:
+    """The `QueueGroup` of each request for `user`, as SQL (the list's first sort key)."""
+    return case(*((condition, group.value) for group, condition in _group_conditions(user).items()),
+                else_=QueueGroup.ANSWERED.value)
+
+
 def request_list_query(user: User, filters: RequestFilters) -> RequestList:
-    """The team's requests matching ``filters``, soonest due first: the triage queue and its export."""
+    """The team's requests matching ``filters`` in queue order: the triage queue and its export."""
     _require_list(user)
-    return RequestList(statement=_list_statement(_filter_conditions(user, filters)), columns=REQUEST_LIST_COLUMNS)
+    return RequestList(statement=_list_statement(_filter_conditions(user, filters), user),
+                       columns=REQUEST_LIST_COLUMNS)
 
 
-def _list_statement(conditions: list) -> Select:
+def _list_statement(conditions: list, user: User) -> Select:
     source_item = aliased(CodeItem)
     type_item = aliased(CodeItem)
     allocated = aliased(User)
@@ -650,15 +722,16 @@ def _list_statement(conditions: list) -> Select:
         .outerjoin(type_item, and_(type_item.list_name == CodeList.REQUEST_TYPE.value,
                                    type_item.code == Request.request_type))
         .where(*conditions)
-        .order_by(Request.due_at, Request.id)
+        .order_by(_queue_group(user), Request.due_at, Request.id)
     )
     return statement
 
 
 @dataclass(frozen=True)
 class PageCursor:
-    """Where the next page starts: after this (due_at, id)."""
+    """Where the next page starts: after this (queue group, due_at, id)."""
 
+    group: QueueGroup
     due_at: datetime
     request_id: int
 
@@ -712,30 +785,35 @@ def triage_page(session: Session, user: User, filters: RequestFilters, after: Pa
                 size: int = PAGE_SIZE) -> TriagePage:
     """One page of the queue: the rows of ``request_list_query`` after ``after``, ``size`` at most.
 
-    Keyset paging on (due_at, id), so page 500 costs what page 1 does. Each status is read as
-    its own branch in due order from the (team, status, due) index and the branches merged (ids
-    only; the page's rows are then read with the list query itself): a single query over several
-    statuses would sort every matching row first (all of them, when the closed requests are
-    included), and the cost would grow with the history.
+    Keyset paging on (queue group, due_at, id), so page 500 costs what page 1 does. Each status
+    and queue group is read as its own branch in due order from the (team, status, due) index and
+    the branches merged (ids only; the page's rows are then read with the list query itself): a
+    single query over several statuses would sort every matching row first (all of them, when the
+    closed requests are included), and the cost would grow with the history.
     """
     _require_list(user)
     statuses = filters.statuses or tuple(RequestStatus.choices())
     due_type = Request.__table__.c.due_at.type
     branches = []
     for status in statuses:
-        one_status = replace(filters, statuses=(status,))
-        branch = select(Request.id, Request.due_at).where(*_filter_conditions(user, one_status))
-        if after is not None:
-            branch = branch.where(
-                tuple_(Request.due_at, Request.id) > tuple_(literal(after.due_at, due_type), literal(after.request_id))
-            )
-        branches.append(select(branch.order_by(Request.due_at, Request.id).limit(size + 1).subquery()))
+        one_status = _filter_conditions(user, replace(filters, statuses=(status,)))
+        for group, in_group in _group_conditions(user).items():
+            if after is not None and group < after.group:
+                continue  # every row of this group came on earlier pages
+            branch = select(literal(group.value).label("queue_group"), Request.id, Request.due_at).where(
+                *one_status, in_group)
+            if after is not None and group == after.group:
+                branch = branch.where(tuple_(Request.due_at, Request.id)
+                                      > tuple_(literal(after.due_at, due_type), literal(after.request_id)))
+            branches.append(select(branch.order_by(Request.due_at, Request.id).limit(size + 1).subquery()))
     merged = union_all(*branches).subquery()
-    page_ids = session.execute(select(merged.c.id).order_by(merged.c.due_at, merged.c.id).limit(size + 1)).scalars()
+    page = session.execute(select(merged.c.queue_group, merged.c.id)
+                           .order_by(merged.c.queue_group, merged.c.due_at, merged.c.id).limit(size + 1)).all()
+    groups = {request_id: QueueGroup(group) for group, request_id in page}
     # The page's rows: the list's own columns and order, read by primary key (the ids were
     # chosen above under the team and the filters; repeating those here would make SQLite walk
     # the status index instead of fetching 51 rows).
-    found = session.execute(_list_statement([Request.id.in_(list(page_ids))])).all()
+    found = session.execute(_list_statement([Request.id.in_(list(groups))], user)).all()
     now = clock.now()
     amber = settings.get_int(session, "amber_percent")
     rows = [
@@ -760,7 +838,9 @@ def triage_page(session: Session, user: User, filters: RequestFilters, after: Pa
         for row in found[:size]
     ]
     more = len(found) > size
-    return TriagePage(rows=rows, next_cursor=PageCursor(rows[-1].due_at, rows[-1].request_id) if more else None)
+    last = rows[-1] if rows else None
+    return TriagePage(rows=rows, next_cursor=PageCursor(groups[last.request_id], last.due_at, last.request_id)
+                      if more else None)
 
 
 def count_requests(session: Session, user: User, filters: RequestFilters) -> int:

@@ -331,6 +331,8 @@ ACTIONS: list[Action] = [
     A(requests.allocate_to_me, needs(P.ALLOCATE_TO_SELF), R, lambda r, u: (r.request.id, r.request.version)),
     A(requests.reallocate_open_requests, needs(P.ALLOCATE_REQUESTS), False,
       lambda r, u: (r.practitioner.id, [r.colleague.id])),
+    A(requests.plan_reallocation, needs(P.ALLOCATE_REQUESTS), False,
+      lambda r, u: (r.practitioner.id, [r.colleague.id])),
     A(requests.record_first_response, needs(P.RESPOND_TO_REQUEST), R,
       lambda r, u: (r.request.id, r.request.version, first_response())),
     A(requests.start_work, needs(P.RESPOND_TO_REQUEST), R,
@@ -500,6 +502,7 @@ NOT_IN_THE_MATRIX = {
     "permissions.has_permission": "the check itself",
     "permissions.require": "the check itself",
     "permissions.require_team": "the check itself",
+    "submissions.claim": "claims the submission token of the create that calls it, after that create's own check",
 }
 
 

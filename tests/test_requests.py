@@ -557,6 +557,29 @@ def test_moving_all_of_one_practitioners_open_requests(engine, staff):
     assert actions(engine)[-1] == "reallocate_open_requests"
 
 
+def test_the_move_is_planned_in_words_and_refused_when_the_number_changed_since(engine, staff):
+    mine = [log(engine, staff.practitioner, staff, received=NOW - timedelta(minutes=60 - minute))
+            for minute in range(5)]
+    for request in mine:
+        allocate(engine, staff.team_lead, request, staff.practitioner)
+    recipients = [staff.second_practitioner.id, staff.team_lead.id]
+    with db.reading(engine) as session:
+        plan = requests.plan_reallocation(session, staff.team_lead, staff.practitioner.id, recipients)
+    assert plan.words() == "5 open requests from Priya Practitioner to Sam Second (3), Lee Lead (2)"
+    before = [fetch(engine, request.id).version for request in mine]
+    respond(engine, staff.practitioner, mine[0])
+    close(engine, staff.practitioner, mine[0])  # meanwhile one is closed: 4 would move, not the 5 confirmed
+    with pytest.raises(InputErrors) as refused, db.writing(engine) as session:
+        requests.reallocate_open_requests(session, staff.team_lead, staff.practitioner.id, recipients,
+                                          expected_count=plan.count)
+    assert "has 4 open requests now, not the 5 you confirmed" in refused.value.errors["from_user"]
+    assert [fetch(engine, request.id).allocated_to_id for request in mine[1:]] == [staff.practitioner.id] * 4
+    assert [fetch(engine, request.id).version for request in mine[1:]] == before[1:]
+    with db.writing(engine) as session:
+        assert requests.reallocate_open_requests(session, staff.team_lead, staff.practitioner.id, recipients,
+                                                 expected_count=4) == 4
+
+
 @pytest.mark.parametrize(("to", "field"), [([], "to_users"), (["practitioner"], "to_users"),
                                            (["other_team_practitioner"], "to_users")])
 def test_moving_requests_refuses_bad_recipients(engine, staff, to, field):
@@ -785,6 +808,38 @@ def test_keyset_pages_cover_every_row_once_in_order(engine, staff):
             break
     expected = [request.id for request in sorted(made, key=lambda request: (request.due_at, request.id))]
     assert seen == expected and pages == 3
+
+
+def test_a_practitioners_own_unanswered_work_comes_first_then_unallocated_then_the_rest(engine, staff):
+    """New urgent work is never buried under answered requests that were due earlier."""
+    answered = [log(engine, staff.practitioner, staff, urgency="emergency", received=NOW - timedelta(hours=5 - hour))
+                for hour in range(3)]
+    for request in answered:
+        respond(engine, staff.practitioner, request)  # answered: in progress, still open, due long ago
+    colleagues = log(engine, staff.practitioner, staff, urgency="emergency")
+    allocate(engine, staff.team_lead, colleagues, staff.second_practitioner)
+    unallocated = log(engine, staff.practitioner, staff, urgency="routine")
+    mine_later = log(engine, staff.practitioner, staff, urgency="routine", received=NOW - timedelta(minutes=5))
+    allocate(engine, staff.team_lead, mine_later, staff.practitioner)
+    mine_sooner = log(engine, staff.practitioner, staff, urgency="urgent")
+    allocate(engine, staff.team_lead, mine_sooner, staff.practitioner)
+
+    expected = [mine_sooner.id, mine_later.id, unallocated.id, colleagues.id] + [request.id for request in answered]
+    assert [row.request_id for row in queue(engine, staff.practitioner).rows] == expected
+    # Keyset pages of two cross every group boundary without losing or repeating a row.
+    seen, cursor = [], None
+    while True:
+        page = queue(engine, staff.practitioner, after=cursor, size=2)
+        seen += [row.request_id for row in page.rows]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == expected
+    # The export streams the same order for the same person.
+    with db.reading(engine) as session:
+        exported = session.execute(requests.request_list_query(staff.practitioner, RequestFilters()).statement).all()
+    assert [row.request_id for row in exported] == expected
+    # For the colleague, their own request leads instead.
+    assert queue(engine, staff.second_practitioner).rows[0].request_id == colleagues.id
 
 
 def test_the_list_query_is_what_export_streams(engine, staff):

@@ -251,20 +251,32 @@ def test_the_queue_shows_the_clock_and_a_team_lead_allocates(app_test, sqlite_en
     assert list(table["Reference"]) == [overdue.reference, due_soon.reference, "R-2026-000003"]
     assert list(table["Clock"]) == ["🔴 Overdue", "🟠 Due soon", "🟢 On time"]
     assert list(table["Time left"])[:2] == ["-0 h 30 min", "0 h 10 min"]
-    labelled(test, "selectbox", "Allocate to").set_value(sqlite_staff.second_practitioner.id).run()
-    button(test, "Allocate").click().run()
+    assert "Click a request's row in the list to choose it." in test.info[0].value  # nothing chosen: no action
+    assert not [candidate for candidate in test.button if candidate.label.startswith("Allocate")]
+    test.session_state["triage_chosen"] = due_soon.id  # what the row-selection callback keeps: an id
+    test.run()
+    assert f"Chosen: {due_soon.reference}" in texts(test)
+    labelled(test, "selectbox", f"Allocate {due_soon.reference} to").set_value(
+        sqlite_staff.second_practitioner.id).run()
+    button(test, f"Allocate {due_soon.reference}").click().run()
     assert not test.error, errors(test)
-    assert f"{overdue.reference} allocated to Sam Second" in unescaped(test.success[0].value)
+    assert f"{due_soon.reference} allocated to Sam Second" in unescaped(test.success[0].value)
     with db.reading(sqlite_engine) as session:
-        assert session.get(Request, overdue.id).allocated_to_id == sqlite_staff.second_practitioner.id
-    assert test.dataframe[0].value["Allocated to"][0] == "Sam Second"
+        assert session.get(Request, due_soon.id).allocated_to_id == sqlite_staff.second_practitioner.id
+        assert session.get(Request, overdue.id).allocated_to_id is None
+    table = test.dataframe[0].value  # allocated to a colleague, it moves below the unallocated requests
+    assert list(zip(table["Reference"], table["Allocated to"], strict=True)) == [
+        (overdue.reference, ""), ("R-2026-000003", ""), (due_soon.reference, "Sam Second")]
+    assert f"Chosen: {due_soon.reference}" in texts(test)  # the choice stays on the request acted on
 
 
 def test_a_practitioner_takes_a_request(app_test, sqlite_engine, sqlite_staff):
     request = log_via_service(sqlite_engine, sqlite_staff)
     test = app_test(QUEUE, sqlite_staff.practitioner).run()
-    assert not [box for box in test.selectbox if box.label == "Allocate to"]  # team leads only
-    button(test, "Allocate to me").click().run()
+    test.session_state["triage_chosen"] = request.id
+    test.run()
+    assert not [box for box in test.selectbox if box.label.startswith("Allocate R-")]  # team leads only
+    button(test, f"Allocate {request.reference} to me").click().run()
     with db.reading(sqlite_engine) as session:
         assert session.get(Request, request.id).allocated_to_id == sqlite_staff.practitioner.id
 
@@ -274,6 +286,7 @@ def test_filters_come_from_and_go_to_the_url(app_test, sqlite_engine, sqlite_sta
     emergency = log_via_service(sqlite_engine, sqlite_staff, urgency="emergency", site_id=sqlite_staff.sites[1].id)
     test = app_test(QUEUE, sqlite_staff.team_lead, {"urgency": "emergency", "site": "999"}).run()
     assert list(test.dataframe[0].value["Reference"]) == [emergency.reference]
+    assert test.caption[0].value.startswith("1 request matches · showing 1–1")
     assert test.multiselect(key="triage_site").value == []  # a site not in the team is dropped
     test.multiselect(key="triage_site").set_value([sqlite_staff.sites[1].id]).run()
     assert test.query_params["site"] == str(sqlite_staff.sites[1].id)
@@ -407,9 +420,10 @@ def test_a_team_lead_moves_all_of_one_practitioners_open_requests(app_test, sqli
     test = app_test(QUEUE, sqlite_staff.team_lead).run()
     labelled(test, "selectbox", "Move the open requests of").set_value(sqlite_staff.practitioner.id).run()
     test.multiselect[-1].set_value([sqlite_staff.second_practitioner.id]).run()
-    button(test, "Move requests").click().run()
+    assert "This moves 3 open requests from Priya Practitioner to Sam Second (3)." in unescaped(test.warning[0].value)
+    button(test, "Move 3 requests").click().run()
     assert not test.error, errors(test)
-    assert "3 open requests moved." in unescaped(test.success[0].value)
+    assert "Moved 3 open requests from Priya Practitioner to Sam Second (3)." in unescaped(test.success[0].value)
     with db.reading(sqlite_engine) as session:
         owners = {session.get(Request, request.id).allocated_to_id for request in made}
     assert owners == {sqlite_staff.second_practitioner.id}

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from models import User
 from services import db
 from services.errors import InputErrors, ServiceError
+from ui.format import plain
 from ui.forms import FieldMessages
 
 _NOTICE = "editing.notice"
@@ -48,7 +49,7 @@ def show_notice() -> None:
     notice = st.session_state.pop(_NOTICE, None)
     if notice:
         kind, message = notice
-        (st.success if kind == "success" else st.error)(message)
+        (st.success if kind == "success" else st.error)(plain(message))
 
 
 def attempt(
@@ -56,18 +57,20 @@ def attempt(
     user: User,
     operation: Callable,
     *args,
-    done: str,
+    done: str | Callable[[object], str],
     messages: FieldMessages | None = None,
     form: str | None = None,
     versions: Iterable[tuple[str, object]] = (),
 ) -> None:
     """Run `operation(session, user, *args)`; on success or conflict, rerun with a notice.
 
+    `done` is the success message, or a function making it from what the operation returned (to
+    name the record it saved). Success is also a toast, where the eye is, whatever the scroll.
     Every `choose` box keeps its choice through the rerun, even when the change renamed it.
     """
     try:
-        with db.writing(engine) as session:
-            operation(session, user, *args)
+        with st.spinner("Saving…"), db.writing(engine) as session:
+            result = operation(session, user, *args)
     except InputErrors as refused:
         if messages is not None:
             messages.show(refused.errors)
@@ -77,7 +80,9 @@ def attempt(
     except ServiceError as problem:  # a conflict, a record gone, a refusal
         st.session_state[_NOTICE] = ("error", str(problem))
     else:
-        st.session_state[_NOTICE] = ("success", done)
+        message = done(result) if callable(done) else done
+        st.session_state[_NOTICE] = ("success", message)
+        st.toast(plain(message), icon=":material/check_circle:")
     for name, row_id in versions:  # the next drawing shows, and saves against, the newest version
         forget_version(name, row_id)
     if form is not None:

@@ -14,4 +14,9 @@ def plain(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-__all__ = ["RAG_SYMBOLS", "plain", "format_date", "format_datetime", "format_duration", "format_time"]
+def plural(count: int, one: str, many: str) -> str:
+    """'1 request matches', '2 requests match': the count with the words that agree with it."""
+    return f"{count:,} {one if count == 1 else many}"
+
+
+__all__ = ["RAG_SYMBOLS", "plain", "plural", "format_date", "format_datetime", "format_duration", "format_time"]
