@@ -1,5 +1,7 @@
 """Audit rows cannot be changed or removed: by the ORM guard, and in the database itself through
-the triggers of migration 0002 — on a schema built by the migrations, on SQLite and PostgreSQL."""
+the triggers of migrations 0002 and 0005 — on a schema built by the migrations, on SQLite and
+PostgreSQL. Every statement that could rewrite or remove an existing row is tried: UPDATE, DELETE,
+TRUNCATE, and an insert that reuses an existing id (REPLACE, INSERT OR REPLACE, upserts)."""
 
 import os
 
@@ -12,7 +14,7 @@ from models import AuditEvent
 from services import audit, db, schema
 from tests import conftest
 
-SQLITE_TRIGGERS = {"auditevent_no_update", "auditevent_no_delete"}
+SQLITE_TRIGGERS = {"auditevent_no_update", "auditevent_no_delete", "auditevent_no_rewrite"}
 POSTGRESQL_TRIGGERS = {"auditevent_no_update_or_delete", "auditevent_no_truncate"}
 
 
@@ -94,6 +96,38 @@ def test_sql_update_and_delete_of_an_audit_row_are_refused(migrated, statement):
     _unchanged(migrated, row_id)
 
 
+INSERT = ("INSERT {verb} auditevent (id, at, user_id, username, action, entity, entity_id, outcome, detail) "
+          "VALUES (:id, :at, NULL, 'nobody', 'sign_in', NULL, NULL, 'success', 'rewritten') {tail}")
+UPSERT = "ON CONFLICT (id) DO UPDATE SET username = excluded.username, detail = excluded.detail"
+MERGE = ("MERGE INTO auditevent AS old USING (SELECT CAST(:id AS integer) AS id, CAST(:at AS timestamptz) AS at) "
+         "AS new ON old.id = new.id WHEN MATCHED THEN {action}")
+REWRITES = {
+    "sqlite": [
+        INSERT.format(verb="OR REPLACE INTO", tail="").replace("INSERT OR REPLACE", "REPLACE"),
+        INSERT.format(verb="OR REPLACE INTO", tail=""),
+        INSERT.format(verb="INTO", tail="ON CONFLICT DO UPDATE SET outcome = 'success'"),
+        INSERT.format(verb="INTO", tail=UPSERT),
+    ],
+    "postgresql": [
+        INSERT.format(verb="INTO", tail=UPSERT),
+        INSERT.format(verb="INTO", tail="ON CONFLICT ON CONSTRAINT auditevent_pkey DO UPDATE SET outcome = 'success'"),
+        MERGE.format(action="UPDATE SET outcome = 'success'"),
+        MERGE.format(action="DELETE"),
+    ],
+}
+
+
+@pytest.mark.parametrize("number", range(4))
+def test_an_insert_over_an_existing_audit_row_is_refused(migrated, number):
+    """REPLACE, INSERT OR REPLACE and upserts rewrote a row on SQLite: the delete half of a REPLACE
+    fires no DELETE trigger (recursive_triggers is off), so 0005 refuses an insert of a taken id."""
+    statement = REWRITES[migrated.dialect.name][number]
+    row_id = _one_audit_row(migrated)
+    with pytest.raises(DBAPIError, match="append-only"), migrated.begin() as connection:
+        connection.execute(text(statement), {"id": row_id, "at": "2020-01-01 00:00:00+00:00"})
+    _unchanged(migrated, row_id)
+
+
 def test_orm_bulk_statements_are_refused_by_the_database(migrated):
     """`session.execute(update(...))` never reaches the ORM flush guard; the trigger stops it."""
     row_id = _one_audit_row(migrated)
@@ -133,7 +167,7 @@ def test_downgrade_removes_the_triggers_and_upgrade_restores_them(migrated):
     schema.downgrade(migrated, "0001")
     assert _triggers(migrated) == set()
     schema.upgrade(migrated)
-    assert _triggers(migrated)
+    assert _triggers(migrated) == (SQLITE_TRIGGERS if migrated.dialect.name == "sqlite" else POSTGRESQL_TRIGGERS)
     with pytest.raises(DBAPIError, match="append-only"), migrated.begin() as connection:
         connection.execute(text("DELETE FROM auditevent WHERE id = :id"), {"id": row_id})
     _unchanged(migrated, row_id)
