@@ -17,6 +17,7 @@ class SettingDefinition:
     minimum: int
     maximum: int
     unit: str
+    why: str = ""  # shown beside the setting: why its range is what it is
 
 
 MINUTES_IN_A_YEAR = 365 * 24 * 60
@@ -34,7 +35,16 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             "target_minutes.routine", "Response target: routine", 3 * 24 * 60, 1, MINUTES_IN_A_YEAR, "minutes"
         ),
         SettingDefinition("amber_percent", "Amber when this share of the target is used", 75, 1, 99, "%"),
-        SettingDefinition("idle_timeout_minutes", "Sign out after idle", 30, 5, 24 * 60, "minutes"),
+        SettingDefinition(
+            "idle_timeout_minutes", "Sign out after idle", 30, 5, 60, "minutes",
+            "At most 60 minutes: on a shared custody-suite or court PC the screen clears itself when this "
+            "passes, so the next person never sees the last one's records.",
+        ),
+        SettingDefinition(
+            "session_lifetime_hours", "Sign in again after", 12, 1, 24, "hours",
+            "A sign-in ends after this long however active it is (about one shift), so a session "
+            "taken over on a shared PC cannot last for days.",
+        ),
         SettingDefinition(
             "screening_target_minutes", "Target: request to first screening", 4 * 60, 1, MINUTES_IN_A_YEAR, "minutes"
         ),
@@ -47,12 +57,14 @@ DEFINITIONS: dict[str, SettingDefinition] = {
 
 
 def get_int(session: Session, key: str) -> int:
+    """The setting's value, within its range whatever is stored (a value saved under an older,
+    wider range — an idle time-out of a day — counts as its new maximum)."""
     definition = DEFINITIONS[key]
     stored = session.exec(select(Setting.value).where(Setting.key == key)).first()
     if stored is None:
         return definition.default
     try:
-        return int(stored)
+        return min(max(int(stored), definition.minimum), definition.maximum)
     except ValueError:
         return definition.default
 

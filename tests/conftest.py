@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401
 from models import Site, Team, User
 from models.codes import Role, SiteKind
-from services import db, passwords, schema
+from services import db, passwords, schema, sign_in_sessions
 from services.accounts import SignedIn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,8 +206,11 @@ def app_test(sqlite_engine, monkeypatch):
         test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
         if path != "app.py":
             test.switch_page(path)
-        if user is not None:
-            test.session_state["signed_in"] = SignedIn(user_id=user.id, session_epoch=user.session_epoch)
+        if user is not None:  # signed in as the sign-in form would: a session row and this tab's token
+            signed_in = SignedIn(user_id=user.id, session_epoch=user.session_epoch)
+            with db.writing(sqlite_engine) as session:
+                test.session_state["session_token"] = sign_in_sessions.start(session, signed_in)
+            test.session_state["signed_in"] = signed_in
         for key, value in (query or {}).items():
             test.query_params[key] = value
         return test

@@ -13,7 +13,7 @@ from sqlmodel import func, select
 from models import Activity, AuditEvent, CodeItem, Person, Setting, Site, Team, User
 from models.codes import ActivityKind, Role, SiteKind
 from services import activities, administration, clock, db, matching, settings
-from tests.conftest import shown_errors
+from tests.conftest import shown_errors, unescaped
 
 SETTINGS_PAGE = "pages/21_Service_settings.py"
 ACTIVITIES_PAGE = "pages/8_Activities.py"
@@ -30,7 +30,8 @@ def _click(test, label: str):
 
 
 def _texts(test) -> str:
-    return " ".join(str(element.value) for kind in ("error", "success", "info", "warning")
+    """The alerts as a person reads them (notices escape markdown so typed names show as typed)."""
+    return " ".join(unescaped(str(element.value)) for kind in ("error", "success", "info", "warning")
                     for element in getattr(test, kind))
 
 
@@ -68,8 +69,9 @@ def test_anonymous_visitors_see_only_the_sign_in_prompt(app_test, sqlite_staff, 
 # --- Service settings ----------------------------------------------------------------------
 
 
-def _settings_page(app_test, sqlite_staff):
-    return app_test(SETTINGS_PAGE, sqlite_staff.administrator).run()
+def _settings_page(app_test, sqlite_staff, tab: str | None = None):
+    """The page as an administrator, on `tab` (as its link ?tab=… opens it); only that tab is drawn."""
+    return app_test(SETTINGS_PAGE, sqlite_staff.administrator, query={"tab": tab} if tab else None).run()
 
 
 def test_administrator_adds_a_site(app_test, sqlite_engine, sqlite_staff):
@@ -125,7 +127,7 @@ def test_a_stale_site_save_is_refused_with_who_changed_it(app_test, sqlite_engin
 
 
 def test_a_code_is_added_renamed_and_withdrawn(app_test, sqlite_engine, sqlite_staff):
-    test = _settings_page(app_test, sqlite_staff)
+    test = _settings_page(app_test, sqlite_staff, "Code lists")
     test.selectbox(key="code_list").select("vulnerability").run()
     test.text_input(key="add_code_label_vulnerability_0").input("Gambling harm")
     _click(test, "Add code")
@@ -137,21 +139,21 @@ def test_a_code_is_added_renamed_and_withdrawn(app_test, sqlite_engine, sqlite_s
     _click(test, "Save label")
     assert "Label saved." in _texts(test)
     _click(test, "Withdraw code")
-    labels = test.dataframe[1].value  # the second tab's table
+    labels = test.dataframe[0].value  # the code list's table
     row = labels[labels["Label"] == "Gambling-related harm"].iloc[0]
     assert row["Active"] == "No" and row["Code"] == "gambling_harm"
 
 
 def test_sources_of_referral_show_their_national_codes(app_test, sqlite_staff):
-    test = _settings_page(app_test, sqlite_staff)
+    test = _settings_page(app_test, sqlite_staff, "Code lists")
     test.selectbox(key="code_list").select("source_of_referral").run()
-    table = test.dataframe[1].value
+    table = test.dataframe[0].value
     assert table[table["Label"] == "Police"].iloc[0]["National code"] == "E1"
 
 
 @pytest.mark.parametrize("value", [0, -10, settings.MINUTES_IN_A_YEAR + 1])
 def test_a_bad_target_is_refused_on_the_page_and_nothing_saved(app_test, sqlite_engine, sqlite_staff, value):
-    test = _settings_page(app_test, sqlite_staff)
+    test = _settings_page(app_test, sqlite_staff, "Settings")
     test.number_input(key="setting_target_minutes.emergency_0").set_value(value)
     test.number_input(key="setting_target_minutes.urgent_0").set_value(120)
     _click(test, "Save settings")
@@ -161,7 +163,7 @@ def test_a_bad_target_is_refused_on_the_page_and_nothing_saved(app_test, sqlite_
 
 
 def test_a_good_target_is_saved_and_audited(app_test, sqlite_engine, sqlite_staff):
-    test = _settings_page(app_test, sqlite_staff)
+    test = _settings_page(app_test, sqlite_staff, "Settings")
     test.number_input(key="setting_target_minutes.emergency_0").set_value(45)
     _click(test, "Save settings")
     assert "Settings saved." in _texts(test)
@@ -172,7 +174,7 @@ def test_a_good_target_is_saved_and_audited(app_test, sqlite_engine, sqlite_staf
 
 
 def test_administrator_adds_a_team_and_moves_a_user(app_test, sqlite_engine, sqlite_staff):
-    test = _settings_page(app_test, sqlite_staff)
+    test = _settings_page(app_test, sqlite_staff, "Teams")
     test.text_input(key="add_team_name_0").input("Thurrock L&D")
     _click(test, "Add team")
     assert "Team added." in _texts(test)
@@ -186,7 +188,7 @@ def test_administrator_adds_a_team_and_moves_a_user(app_test, sqlite_engine, sql
 
 
 def test_administrator_grants_export_to_one_person(app_test, sqlite_engine, sqlite_staff):
-    test = _settings_page(app_test, sqlite_staff)
+    test = _settings_page(app_test, sqlite_staff, "Settings")
     _widget(test, "selectbox", "Member of staff").select(sqlite_staff.practitioner.id).run()
     _widget(test, "radio", "Export").set_value(True)
     _click(test, "Save export permission")
@@ -207,12 +209,14 @@ def person(sqlite_engine, sqlite_staff):
         return person
 
 
-def _activities_page(app_test, user, query=None):
+def _activities_page(app_test, user, query=None, kind: ActivityKind | None = None):
+    """The page as `user`, on the tab of `kind` (as its link ?tab=… opens it); only that tab is drawn."""
+    query = (query or {}) | ({"tab": kind.label} if kind else {})
     return app_test(ACTIVITIES_PAGE, user, query=query).run()
 
 
 def test_practitioner_logs_a_training_session(app_test, sqlite_engine, sqlite_staff):
-    test = _activities_page(app_test, sqlite_staff.practitioner)
+    test = _activities_page(app_test, sqlite_staff.practitioner, kind=ActivityKind.TRAINING)
     test.selectbox(key="training_new_0_audience_agency").select("police")
     test.text_input(key="training_new_0_topic").input("<b>Autism</b> awareness")
     test.number_input(key="training_new_0_number_trained").set_value(14)
@@ -224,12 +228,12 @@ def test_practitioner_logs_a_training_session(app_test, sqlite_engine, sqlite_st
         [saved] = session.exec(select(Activity)).all()
     assert (saved.topic, saved.number_trained, saved.practitioner_id) == (
         "<b>Autism</b> awareness", 14, sqlite_staff.practitioner.id)
-    shown = test.dataframe[1].value  # the training tab's list
+    shown = test.dataframe[0].value  # the training tab's list
     assert shown["Topic"].tolist() == ["<b>Autism</b> awareness"]
 
 
 def test_numbers_trained_over_500_are_refused_under_the_field(app_test, sqlite_engine, sqlite_staff):
-    test = _activities_page(app_test, sqlite_staff.practitioner)
+    test = _activities_page(app_test, sqlite_staff.practitioner, kind=ActivityKind.TRAINING)
     test.selectbox(key="training_new_0_audience_agency").select("court")
     test.text_input(key="training_new_0_topic").input("Mental health first aid")
     test.number_input(key="training_new_0_number_trained").set_value(501)
@@ -258,7 +262,7 @@ def test_mappa_meeting_with_a_person_found_by_search(app_test, sqlite_engine, sq
 
 
 def test_a_date_provided_before_requested_is_refused_on_the_page(app_test, sqlite_engine, sqlite_staff, person):
-    test = _activities_page(app_test, sqlite_staff.practitioner)
+    test = _activities_page(app_test, sqlite_staff.practitioner, kind=ActivityKind.PRE_SENTENCE_REPORT)
     key = "pre_sentence_report_new_0"
     test.text_input(key=f"{key}_find").input("9990000018").run()
     test.selectbox(key=f"{key}_person").select(person.id)
@@ -321,7 +325,7 @@ def test_a_new_prison_site_appears_in_the_practitioners_prison_choice(app_test, 
     with db.writing(sqlite_engine) as session:
         site = administration.add_site(session, sqlite_staff.administrator, sqlite_staff.team.id, "HMP Chelmsford",
                                        SiteKind.PRISON)
-    test = _activities_page(app_test, sqlite_staff.practitioner)
+    test = _activities_page(app_test, sqlite_staff.practitioner, kind=ActivityKind.PRISON_RELEASE)
     key = "prison_release_new_0"
     prison = test.selectbox(key=f"{key}_prison_site")
     assert site.id in prison.options or "HMP Chelmsford" in prison.options
@@ -354,7 +358,7 @@ def test_a_listed_record_is_chosen_edited_and_stays_chosen(app_test, sqlite_engi
     with db.writing(sqlite_engine) as session:
         saved = activities.log_activity(session, sqlite_staff.practitioner, activities.TrainingInput(
             clock.today_in_london(), "police", "Custody awareness", 10, 60))
-    test = _activities_page(app_test, sqlite_staff.second_practitioner)
+    test = _activities_page(app_test, sqlite_staff.second_practitioner, kind=ActivityKind.TRAINING)
     test.selectbox(key="training_record").select(saved.id).run()
     key = f"training_{saved.id}_0"
     assert test.text_input(key=f"{key}_topic").value == "Custody awareness"
@@ -369,10 +373,11 @@ def test_a_listed_record_is_chosen_edited_and_stays_chosen(app_test, sqlite_engi
         "Custody and autism awareness", 2, sqlite_staff.second_practitioner.id)
 
 
-def test_team_leads_get_an_export_of_each_list_and_practitioners_do_not(app_test, sqlite_staff):
-    lead = _activities_page(app_test, sqlite_staff.team_lead)
-    practitioner = _activities_page(app_test, sqlite_staff.practitioner)
-    assert len(lead.get("download_button")) == len(ActivityKind)
+@pytest.mark.parametrize("kind", list(ActivityKind))
+def test_team_leads_get_an_export_of_each_list_and_practitioners_do_not(app_test, sqlite_staff, kind):
+    lead = _activities_page(app_test, sqlite_staff.team_lead, kind=kind)
+    practitioner = _activities_page(app_test, sqlite_staff.practitioner, kind=kind)
+    assert len(lead.get("download_button")) == 1
     assert not practitioner.get("download_button")
 
 

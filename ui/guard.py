@@ -8,7 +8,7 @@ mid-page show a plain message instead of an error (docs/security.md).
 """
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -18,17 +18,21 @@ from streamlit.errors import StreamlitAuthError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from models import Team, User
-from services import accounts, audit, clock, db
+from services import accounts, audit, clock, db, settings, sign_in_sessions
 from services.config import load_config
 from services.errors import InputErrors, SignInRefused
 from services.permissions import Permission, has_permission
-from ui import nav
+from ui import nav, session_keeper
 
 log = logging.getLogger("ldhub.guard")
 
 SIGNED_IN = "signed_in"
+SESSION_TOKEN = "session_token"  # noqa: S105 (a state key, not a secret); this tab's signed-in session (services/sign_in_sessions.py)
 LAST_ACTIVITY = "last_activity"
 NOTICE = "notice"
+TAB_ASKED = "session_keeper_asked"  # the tab has said whether it kept a session token
+FORGET_TOKEN = "session_keeper_forget"  # noqa: S105 (a state key); signed out: the tab's token is to be removed
+IDLE_CHECK_SECONDS = 30  # how soon after the idle time-out an untouched screen clears itself
 # The organisation identity last refused in this browser session, so that a refusal is audited
 # once rather than at every rerun, and its message.
 SSO_REFUSED = "sso_refused"
@@ -78,9 +82,12 @@ def require(permission: Permission, *, title: str) -> User:
     engine = app_engine()
     user = _current_user(engine)
     if user is None:
+        _tell_the_tab()
         _show_notice()
         _sign_in_form(engine)
         st.stop()
+    session_keeper.draw(session_keeper.keep(st.session_state[SESSION_TOKEN]))
+    _clear_when_idle()
     if user.must_change_password:
         _change_password_form(engine, user)
         st.stop()
@@ -132,19 +139,90 @@ def _show_database_errors_kindly() -> None:
 
 
 def _current_user(engine: Engine) -> User | None:
-    signed_in = st.session_state.get(SIGNED_IN)
-    if signed_in is None:
-        signed_in = _single_sign_on(engine)
-    if signed_in is None:
+    """The user this tab is signed in as, checked on the server at every click (or None)."""
+    token = st.session_state.get(SESSION_TOKEN)
+    if token is None and not (_resume(engine) or _single_sign_on(engine)):
         return None
     with db.reading(engine) as session:
-        user = accounts.current_user(session, signed_in, st.session_state.get(LAST_ACTIVITY))
-    if user is None:
-        st.session_state.clear()
-        st.session_state[NOTICE] = "You have been signed out. Please sign in again."
+        found = sign_in_sessions.check(session, st.session_state[SESSION_TOKEN], st.session_state.get(LAST_ACTIVITY))
+    if found.touch or found.ended:
+        with db.writing(engine) as session:
+            sign_in_sessions.note(session, found)
+    if found.user is None:
+        _end_this_tab("You have been signed out. Please sign in again.")
         return None
     st.session_state[LAST_ACTIVITY] = clock.now()
-    return user
+    return found.user
+
+
+def _start_session(session, signed_in: accounts.SignedIn) -> None:
+    """A sign-in succeeded (in `session`'s transaction): this tab holds its session from now on."""
+    st.session_state[SESSION_TOKEN] = sign_in_sessions.start(session, signed_in)
+    st.session_state[SIGNED_IN] = signed_in
+    st.session_state[LAST_ACTIVITY] = clock.now()
+
+
+def _resume(engine: Engine) -> bool:
+    """A new browser session (a refresh): take up the sign-in the tab kept, if it is still good.
+
+    The tab answers by rerunning the page, so the first run of a refreshed tab draws the sign-in
+    form and the next one, a moment later, the page itself.
+    """
+    if st.session_state.get(TAB_ASKED):
+        return False
+    token = session_keeper.answer()
+    if token is None:
+        return False  # not answered yet: _tell_the_tab asks
+    st.session_state[TAB_ASKED] = True
+    if not token:
+        return False
+    with db.writing(engine) as session:
+        resumed = sign_in_sessions.resume(session, token)
+    if resumed is None:
+        st.session_state[FORGET_TOKEN] = True
+        st.session_state[NOTICE] = "Your session has ended. Please sign in again."
+        return False
+    st.session_state[SESSION_TOKEN] = resumed.token
+    st.session_state[SIGNED_IN] = resumed.signed_in
+    st.session_state[LAST_ACTIVITY] = clock.now()
+    return True
+
+
+def _tell_the_tab() -> None:
+    """Signed out: ask the tab for a token it kept (a refresh), or tell it to forget a spent one."""
+    if st.session_state.pop(FORGET_TOKEN, False):
+        session_keeper.draw(session_keeper.forget())
+    elif not st.session_state.get(TAB_ASKED):
+        session_keeper.draw(session_keeper.ask())
+
+
+def _end_this_tab(notice: str) -> None:
+    """Forget everything this tab held (screen, choices, typed text) and its stored token."""
+    st.session_state.clear()
+    st.session_state[TAB_ASKED] = True  # its token is spent: asking again would find nothing good
+    st.session_state[FORGET_TOKEN] = True
+    st.session_state[NOTICE] = notice
+
+
+def _clear_when_idle() -> None:
+    """Redraw the whole page when the idle time-out has passed, even with nobody touching it.
+
+    A fragment rerunning on a timer runs only itself, not the guard, so it does not count as
+    activity; once the time-out has passed it reruns the page, whose guard then signs the tab out
+    and leaves only the sign-in form on screen (a shared custody-suite PC shows no record to the
+    next person).
+    """
+
+    @st.fragment(run_every=IDLE_CHECK_SECONDS)
+    def idle_watch() -> None:
+        last = st.session_state.get(LAST_ACTIVITY)
+        with db.reading(app_engine()) as session:
+            idle_limit = timedelta(minutes=settings.get_int(session, "idle_timeout_minutes"))
+        if last is None or clock.now() - last > idle_limit:
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        idle_watch()
 
 
 def _single_sign_on_configured() -> bool:
@@ -167,30 +245,28 @@ def _organisation_identity() -> tuple[str | None, datetime | None] | None:
     return (str(email) if email else None), authenticated_at
 
 
-def _single_sign_on(engine: Engine) -> accounts.SignedIn | None:
+def _single_sign_on(engine: Engine) -> bool:
     """Start a session from the organisation's sign-in, when there is a recent one we have not refused."""
     identity = _organisation_identity()
     if identity is None or st.session_state.get(SSO_REFUSED) == identity:
-        return None
+        return False
     email, authenticated_at = identity
     with db.reading(engine) as session:
         recent = accounts.sso_identity_is_recent(session, authenticated_at)
     if not recent:
         st.session_state[SSO_REFUSED] = identity  # asked once per browser session, not every rerun
         st.session_state[NOTICE] = SSO_EXPIRED
-        return None
+        return False
     try:
         with db.writing(engine) as session:
-            signed_in = accounts.sign_in_with_email(session, email)
+            _start_session(session, accounts.sign_in_with_email(session, email))
     except SignInRefused as refusal:  # audited, and committed, by the service
         st.session_state[SSO_REFUSED] = identity
         st.session_state[SSO_MESSAGE] = str(refusal)
-        return None
+        return False
     st.session_state.pop(SSO_REFUSED, None)
     st.session_state.pop(SSO_MESSAGE, None)
-    st.session_state[SIGNED_IN] = signed_in
-    st.session_state[LAST_ACTIVITY] = clock.now()
-    return signed_in
+    return True
 
 
 def _team_name(engine: Engine, user: User) -> str:
@@ -217,12 +293,10 @@ def _sign_in_form(engine: Engine) -> None:
         return
     try:
         with db.writing(engine) as session:
-            signed_in = accounts.sign_in(session, username, password)
+            _start_session(session, accounts.sign_in(session, username, password))
     except SignInRefused as refusal:
         st.error(str(refusal))
         return
-    st.session_state[SIGNED_IN] = signed_in
-    st.session_state[LAST_ACTIVITY] = clock.now()
     st.rerun()
 
 
@@ -273,8 +347,11 @@ def _record_refusal(engine: Engine, user: User, title: str) -> None:
 
 
 def sign_out() -> None:
+    """End every session of this user (every tab, every app process), then this tab's screen."""
     signed_in = st.session_state.get(SIGNED_IN)
-    st.session_state.clear()
-    st.session_state[NOTICE] = "You have signed out."
+    if signed_in is not None:
+        with db.writing(app_engine()) as session:
+            sign_in_sessions.end_all(session, signed_in.user_id)
+    _end_this_tab("You have signed out.")
     if getattr(signed_in, "single_sign_on", False):
         st.logout()  # ends the organisation sign-in too, or the next page would sign them straight back in

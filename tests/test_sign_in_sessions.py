@@ -1,0 +1,135 @@
+"""Signed-in sessions kept in the database: a refresh resumes, a time-out, a lifetime or a sign-out ends.
+
+On SQLite and PostgreSQL; the clock is moved by hand.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from models import AuditEvent, Setting, SignedInSession, User
+from services import accounts, clock, db, settings, sign_in_sessions
+
+START = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def now(monkeypatch):
+    moment = {"at": START}
+    monkeypatch.setattr(clock, "now", lambda: moment["at"])
+    return moment
+
+
+def start(engine, user) -> str:
+    with db.writing(engine) as session:
+        return sign_in_sessions.start(session, accounts.SignedIn(user.id, user.session_epoch))
+
+
+def click(engine, token, last_activity=None):
+    with db.reading(engine) as session:
+        found = sign_in_sessions.check(session, token, last_activity)
+    if found.touch or found.ended:
+        with db.writing(engine) as session:
+            sign_in_sessions.note(session, found)
+    return found.user
+
+
+def rows(engine) -> list[SignedInSession]:
+    with db.reading(engine) as session:
+        return list(session.exec(select(SignedInSession)).all())
+
+
+def test_only_the_digest_of_the_token_is_stored(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    (row,) = rows(engine)
+    assert len(token) >= 43 and token not in row.token_digest and len(row.token_digest) == 64
+    assert click(engine, token).id == staff.practitioner.id
+    assert click(engine, "not a token") is None and click(engine, None) is None and click(engine, "x" * 500) is None
+
+
+def test_a_click_is_written_down_at_most_once_a_minute(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    now["at"] = START + timedelta(seconds=59)
+    click(engine, token, START)
+    assert rows(engine)[0].last_active_at == START
+    now["at"] = START + timedelta(seconds=61)
+    click(engine, token, START + timedelta(seconds=59))
+    assert rows(engine)[0].last_active_at == START + timedelta(seconds=61)
+
+
+def test_the_idle_time_out_ends_the_session_and_its_row(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    now["at"] = START + timedelta(minutes=30, seconds=1)
+    assert click(engine, token, START) is None
+    assert rows(engine) == []  # spent: a refresh cannot bring it back
+
+
+def test_the_lifetime_ends_a_busy_session_too(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    for minute in range(0, 12 * 60, 20):
+        now["at"] = START + timedelta(minutes=minute)
+        assert click(engine, token, now["at"] - timedelta(minutes=1)) is not None
+    now["at"] = START + timedelta(hours=12, seconds=1)
+    assert click(engine, token, now["at"] - timedelta(minutes=1)) is None
+
+
+def test_a_refresh_resumes_under_a_new_token_and_the_old_one_is_spent(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    now["at"] = START + timedelta(minutes=10)
+    with db.writing(engine) as session:
+        resumed = sign_in_sessions.resume(session, token)
+    assert resumed.signed_in.user_id == staff.practitioner.id and resumed.token != token
+    assert click(engine, resumed.token).id == staff.practitioner.id
+    with db.writing(engine) as session:
+        assert sign_in_sessions.resume(session, token) is None
+    with db.reading(engine) as session:
+        assert session.exec(select(AuditEvent.action).where(AuditEvent.action == "resume_session")).all() == [
+            "resume_session"]
+
+
+def test_a_refresh_after_the_idle_time_out_signs_in_again(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    now["at"] = START + timedelta(minutes=31)
+    with db.writing(engine) as session:
+        assert sign_in_sessions.resume(session, token) is None
+    assert rows(engine) == []
+
+
+def test_signing_out_ends_every_session_of_the_user_and_no_one_elses(engine, staff, now):
+    first, second = start(engine, staff.practitioner), start(engine, staff.practitioner)
+    colleague = start(engine, staff.second_practitioner)
+    with db.writing(engine) as session:
+        sign_in_sessions.end_all(session, staff.practitioner.id)
+    assert click(engine, first) is None and click(engine, second) is None
+    assert click(engine, colleague).id == staff.second_practitioner.id
+    with db.reading(engine) as session:
+        assert session.get(User, staff.practitioner.id).session_epoch == staff.practitioner.session_epoch + 1
+        assert session.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "sign_out", AuditEvent.user_id == staff.practitioner.id)).one() == 1
+
+
+def test_a_disabled_account_is_signed_out_at_its_next_click(engine, staff, now):
+    token = start(engine, staff.practitioner)
+    with db.writing(engine) as session:
+        session.get(User, staff.practitioner.id).active = False
+    assert click(engine, token) is None
+
+
+def test_the_idle_time_out_is_at_most_an_hour_whatever_was_stored(engine, staff, now):
+    with db.writing(engine) as session:
+        session.add(Setting(key="idle_timeout_minutes", value="1440"))  # allowed by an older version
+    with db.reading(engine) as session:
+        assert settings.get_int(session, "idle_timeout_minutes") == 60
+    assert settings.DEFINITIONS["session_lifetime_hours"].default == 12
+    assert "shared" in settings.DEFINITIONS["idle_timeout_minutes"].why
+
+
+def test_ended_sessions_are_purged(engine, staff, now):
+    start(engine, staff.practitioner)
+    now["at"] = START + timedelta(hours=1)
+    kept = start(engine, staff.second_practitioner)
+    with db.writing(engine) as session:
+        assert sign_in_sessions.purge_ended(session) == 1
+    assert [row.user_id for row in rows(engine)] == [staff.second_practitioner.id]
+    assert click(engine, kept) is not None
