@@ -106,6 +106,7 @@ class NewRequest:
     person_id: int | None = None  # an existing person of the team
     new_person: people.NewPerson | None = None  # or a new one, created in the same transaction
     confirm_new_person: bool = False  # "not one of the likely duplicates shown"
+    about_nobody: bool = True  # a general advice request; False: a person must be chosen or recorded
     custody_number: str | None = None
     arrested_on: date | None = None
     arrested_time: time | None = None
@@ -225,6 +226,9 @@ def _validated_request(session: Session, user: User, new: NewRequest, now: datet
         values["prison_release_on"] = None
     if new.person_id is not None and new.new_person is not None:
         errors["person"] = "Choose an existing person or enter a new one, not both."
+    elif not new.about_nobody and new.person_id is None and new.new_person is None:
+        errors["person"] = ("Choose a person from the search results (Use this person) or record a new person, "
+                            "or choose 'No one' for a general advice request.")
     return values
 
 

@@ -503,6 +503,9 @@ NOT_IN_THE_MATRIX = {
     "permissions.require": "the check itself",
     "permissions.require_team": "the check itself",
     "submissions.claim": "claims the submission token of the create that calls it, after that create's own check",
+    "form_drafts.keep": "a person's own unsaved typing, under their own id: there is no one else's to reach",
+    "form_drafts.recall": "a person's own unsaved typing, under their own id: there is no one else's to reach",
+    "form_drafts.discard": "a person's own unsaved typing, under their own id: there is no one else's to reach",
 }
 
 

@@ -147,10 +147,19 @@ def test_bad_input_is_refused_next_to_its_field_and_what_was_typed_is_kept(
     assert test.text_area(key="log_reason").value == "Detained person appears very distressed."
 
 
-def test_the_reason_is_limited_in_the_browser_and_on_the_server(app_test, sqlite_staff):
+def test_text_over_its_limit_is_kept_whole_and_refused_with_a_message(app_test, sqlite_engine, sqlite_staff):
+    """No max_chars in the browser (it cut a 156-character name to 100 without a word): the
+    service refuses the long text by name, and every character typed is still in the field."""
     test = log_page(app_test, sqlite_staff.practitioner)
-    assert test.text_area(key="log_reason").proto.max_chars == REASON_LIMIT
-    # The server's own refusal of a longer reason is tested in tests/test_requests.py.
+    assert test.text_area(key="log_reason").proto.max_chars == 0
+    assert test.text_area(key="log_reason").help == f"Up to {REASON_LIMIT:,} characters."
+    long_name = "Detective Constable " + "Featherstonehaugh-" * 8
+    fill_request(test, sqlite_staff, log_requester_name=long_name, log_reason="r" * (REASON_LIMIT + 1))
+    button(test, "Log request").click().run()
+    assert "at most 100 characters" in errors(test) and f"at most {REASON_LIMIT:,} characters" in errors(test)
+    assert test.text_input(key="log_requester_name").value == long_name
+    assert len(test.text_area(key="log_reason").value) == REASON_LIMIT + 1
+    assert count(sqlite_engine, Request) == 0
 
 
 def test_a_likely_duplicate_must_be_confirmed(app_test, sqlite_engine, sqlite_staff):

@@ -49,6 +49,18 @@ def _keys(key: str) -> dict[str, str]:
     return {name: f"{key}_{name}" for name in names}
 
 
+def person_picker_keys(key: str = "person") -> list[str]:
+    """The session-state keys of everything typed or chosen in the picker (for drafts)."""
+    return list(_keys(key).values())
+
+
+def person_picker_blank(key: str = "person") -> dict:
+    """What the picker's typed fields hold when nothing has been typed (its choices have defaults)."""
+    keys = _keys(key)
+    return {keys[name]: "" for name in ("search", "given", "family", "born", "nhs", "pnc", "custody")} | {
+        keys["chosen"]: None, keys["gender"]: None}
+
+
 def clear_person_picker(key: str = "person") -> None:
     """Forget the choice and everything typed (after a successful save)."""
     keys = _keys(key)
@@ -106,10 +118,10 @@ def _new(engine: Engine, user: User, key: str, messages: FieldMessages) -> Perso
     keys = _keys(key)
     given_column, family_column = st.columns(2)
     with given_column:
-        given = st.text_input("Given name", key=keys["given"], max_chars=NAME_LIMIT)
+        given = st.text_input("Given name", key=keys["given"], help=f"Up to {NAME_LIMIT} characters.")
         messages.under("given_name")
     with family_column:
-        family = st.text_input("Family name", key=keys["family"], max_chars=NAME_LIMIT)
+        family = st.text_input("Family name", key=keys["family"], help=f"Up to {NAME_LIMIT} characters.")
         messages.under("family_name")
     born_column, nhs_column, status_column = st.columns(3)
     with born_column:
@@ -124,10 +136,10 @@ def _new(engine: Engine, user: User, key: str, messages: FieldMessages) -> Perso
         messages.under("nhs_number_status")
     pnc_column, custody_column, gender_column = st.columns(3)
     with pnc_column:
-        pnc = st.text_input("PNC reference", key=keys["pnc"], max_chars=REFERENCE_LIMIT)
+        pnc = st.text_input("PNC reference", key=keys["pnc"], help=f"Up to {REFERENCE_LIMIT} characters.")
         messages.under("pnc_reference")
     with custody_column:
-        custody = st.text_input("Custody reference", key=keys["custody"], max_chars=REFERENCE_LIMIT)
+        custody = st.text_input("Custody reference", key=keys["custody"], help=f"Up to {REFERENCE_LIMIT} characters.")
         messages.under("custody_reference")
     with gender_column:
         gender = st.selectbox("Gender identity (optional)", GenderIdentity.choices(), index=None, key=keys["gender"],
