@@ -11,11 +11,16 @@ from models.screening import NOTE_LIMIT
 
 
 class AudienceAgency(LabelledCode):
-    """Who a training session was delivered to (the issue's fixed list; not team-editable)."""
+    """Who a training session was delivered to (a fixed list; not team-editable).
+
+    Youth offending teams are among the criminal justice agencies the team trains (and the demo
+    data records sessions for them), so they have their own entry rather than "Other".
+    """
 
     POLICE = "police", "Police"
     COURT = "court", "Court"
     PROBATION = "probation", "Probation"
+    YOUTH_OFFENDING_TEAM = "youth_offending_team", "Youth offending team"
     OTHER = "other", "Other"
 
 

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import ClassVar
 
 import pandas as pd
-from sqlalchemy import Date, case, literal, or_
+from sqlalchemy import Date, String, case, literal, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.functions import FunctionElement
@@ -30,9 +30,9 @@ from models.activities import AudienceAgency
 from models.codes import ActivityKind, CodeList, ConsentStatus, ReportType, SiteKind
 from models.screening import NOTE_LIMIT
 from models.validators import FieldError, free_text, person_name
-from services import audit, clock, code_lists, db, locking, people
-from services.errors import InputErrors, NotFound
-from services.permissions import Permission, has_permission, require, require_team
+from services import audit, clock, code_lists, db, locking, people, submissions
+from services.errors import InputErrors
+from services.permissions import Permission, has_permission, require, require_team, require_team_record
 
 MAPPA_VALUES = (1, 2, 3)
 MAPPA_CATEGORY_MEANING = "1 registered sexual offenders, 2 violent offenders, 3 other dangerous offenders"
@@ -334,15 +334,22 @@ def _checked_values(session: Session, user: User, data: ActivityInput, existing:
 # --- Logging and editing -------------------------------------------------------------------
 
 
-def log_activity(session: Session, user: User, data: ActivityInput) -> Activity:
-    """Record a new activity for the user's team, with its audit row, in one transaction."""
+def log_activity(session: Session, user: User, data: ActivityInput, *, submission: str | None = None) -> Activity:
+    """Record a new activity for the user's team, with its audit row, in one transaction.
+
+    A second call with the same `submission` token (a double click, a rerun) returns the activity
+    the first one logged and writes nothing (services/submissions.py).
+    """
     db.require_writing(session)
     require(user, Permission.LOG_ACTIVITY)
+    if (earlier := submissions.claim(session, user, submission, "activity")) is not None:
+        return _team_activity(session, user, earlier)
     values = _checked_values(session, user, data, existing=None)
     activity = Activity(kind=data.kind.value, team_id=user.team_id, practitioner_id=user.id,
                         updated_by_id=user.id, **values)
     session.add(activity)
     session.flush()
+    submissions.fulfil(session, submission, activity.id)
     audit.record(session, user, "log_activity", entity="activity", entity_id=activity.id,
                  detail=f"kind {data.kind.value}")
     return activity
@@ -378,12 +385,20 @@ def get_activity(session: Session, user: User, activity_id: int) -> Activity:
     return _team_activity(session, user, activity_id)
 
 
-def _team_activity(session: Session, user: User, activity_id: int) -> Activity:
-    activity = session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound("No such activity.")
-    require_team(user, activity.team_id, entity="activity", entity_id=activity.id)
+def open_activity(session: Session, user: User, activity_id: int, *, audited: bool = True) -> Activity:
+    """One activity for the screen; opening it is audited ("view_activity", in a writing session),
+    as a MAPPA meeting or a prison release names a person. A page redrawing a record it has already
+    audited in the same browser session passes `audited=False` (ui/opening.py)."""
+    activity = get_activity(session, user, activity_id)
+    if audited:
+        db.require_writing(session)
+        audit.record(session, user, "view_activity", entity="activity", entity_id=activity.id)
     return activity
+
+
+def _team_activity(session: Session, user: User, activity_id: int) -> Activity:
+    # A missing id and another team's read the same and are audited the same (services/permissions.py).
+    return require_team_record(user, session.get(Activity, activity_id), entity="activity", entity_id=activity_id)
 
 
 def as_input(activity: Activity, prison_site_id: int | None = None) -> ActivityInput:
@@ -498,7 +513,11 @@ class ActivityList:
 
 
 def _label_case(column, codes) -> object:
-    return case({member.value: member.label for member in codes}, value=column, else_=column)
+    """A code column as its label, in SQL; a code no longer (or never) in the list reads as its
+    words ("youth_offending_team" → "Youth offending team"), never as the raw code."""
+    words = (func.upper(func.substr(column, 1, 1), type_=String)
+             + func.replace(func.substr(column, 2), "_", " ", type_=String))
+    return case({member.value: member.label for member in codes}, value=column, else_=words)
 
 
 def _person_name():

@@ -6,6 +6,10 @@ a save over someone else's newer change is refused with a Conflict naming who an
 
 Nothing that records use is ever deleted: a site or a code is deactivated, which takes it out of
 the forms for new records while old records keep showing it.
+
+Adding a team, a site or a code takes the form's submission token (services/submissions.py): a
+double click or a rerun sends it again and gets the record the first press added, with nothing
+written twice.
 """
 
 import re
@@ -17,7 +21,7 @@ from models import CodeItem, Request, Screening, Setting, Site, Team, User
 from models.codes import OPEN_REQUEST_STATUSES, CodeList, Role, ScreeningStatus, SiteKind
 from models.organisation import NAME_LIMIT
 from models.validators import FieldError, person_name
-from services import audit, db, locking, settings
+from services import audit, db, locking, settings, submissions
 from services.errors import InputErrors, NotFound
 from services.permissions import Permission, require
 
@@ -35,6 +39,11 @@ def _one_line(name: str, value: str | None, words: str, limit: int = NAME_LIMIT)
         return person_name(value, words, limit)
     except FieldError as error:
         raise InputErrors({name: error.message}) from None
+
+
+def _number_of(count: int, one: str, many: str) -> str:
+    """'1 open request', '2 open requests': the count with the words that agree with it."""
+    return f"{count:,} {one if count == 1 else many}"
 
 
 def _get(session: Session, model, row_id: int, what: str):
@@ -72,12 +81,16 @@ def _team_name(session: Session, name: str | None, team_id: int | None = None) -
     return name
 
 
-def add_team(session: Session, user: User, name: str | None) -> Team:
+def add_team(session: Session, user: User, name: str | None, *, submission: str | None = None) -> Team:
+    """Add a team; a second call with the same `submission` token returns the first one's team."""
     db.require_writing(session)
     require(user, Permission.MANAGE_SERVICE)
+    if (earlier := submissions.claim(session, user, submission, "team")) is not None:
+        return _get(session, Team, earlier, "team")
     team = Team(name=_team_name(session, name), updated_by_id=user.id)
     session.add(team)
     session.flush()
+    submissions.fulfil(session, submission, team.id)
     audit.record(session, user, "add_team", entity="team", entity_id=team.id)
     return team
 
@@ -126,8 +139,9 @@ def move_user(session: Session, user: User, user_id: int, expected_version: int,
     ).one()
     if open_requests or drafts:
         raise InputErrors({"team_id": (
-            f"{member.full_name} has {open_requests} open request(s) and {drafts} draft screening(s) in "
-            "their current team; reallocate or finish them first."
+            f"{member.full_name} has {_number_of(open_requests, 'open request', 'open requests')} and "
+            f"{_number_of(drafts, 'draft screening', 'draft screenings')} in their current team; "
+            "reallocate or finish them first."
         )})
     previous = member.team_id
     member.team_id = team_id
@@ -192,15 +206,20 @@ def _site_values(session: Session, team_id: int, name: str | None, kind: str | N
     return name, kind
 
 
-def add_site(session: Session, user: User, team_id: int, name: str | None, kind: str | None) -> Site:
+def add_site(session: Session, user: User, team_id: int, name: str | None, kind: str | None, *,
+             submission: str | None = None) -> Site:
+    """Add a site to a team; a second call with the same `submission` token returns the first one's site."""
     db.require_writing(session)
     require(user, Permission.MANAGE_SERVICE)
+    if (earlier := submissions.claim(session, user, submission, "site")) is not None:
+        return _get(session, Site, earlier, "site")
     if session.get(Team, team_id) is None:
         raise InputErrors({"team_id": "Choose a team from the list."})
     name, kind = _site_values(session, team_id, name, kind)
     site = Site(team_id=team_id, name=name, kind=kind, updated_by_id=user.id)
     session.add(site)
     session.flush()
+    submissions.fulfil(session, submission, site.id)
     audit.record(session, user, "add_site", entity="site", entity_id=site.id, detail=f"team {team_id}, {kind}")
     return site
 
@@ -253,8 +272,8 @@ def delete_site(session: Session, user: User, site_id: int, expected_version: in
     uses = _uses_of_sites(session, [site.id])[site.id]
     if uses:
         raise InputErrors({"site_id": (
-            f"{site.name} is named on {uses} record(s), so it cannot be deleted. Deactivate it instead: "
-            "it leaves the forms and stays on those records."
+            f"{site.name} is named on {_number_of(uses, 'record', 'records')}, so it cannot be deleted. "
+            "Deactivate it instead: it leaves the forms and stays on those records."
         )})
     session.delete(site)
     locking.flush(session)
@@ -318,11 +337,16 @@ def _new_code(session: Session, code_list: CodeList, label: str) -> str:
 
 
 def add_code(session: Session, user: User, code_list: CodeList | str, label: str | None,
-             national_code: str | None = None) -> CodeItem:
-    """Add a code to the end of a list. Its code is made once from the label and never changes."""
+             national_code: str | None = None, *, submission: str | None = None) -> CodeItem:
+    """Add a code to the end of a list. Its code is made once from the label and never changes.
+
+    A second call with the same `submission` token returns the code the first one added.
+    """
     db.require_writing(session)
     require(user, Permission.MANAGE_SERVICE)
     code_list = CodeList(code_list)
+    if (earlier := submissions.claim(session, user, submission, "code_item")) is not None:
+        return _get(session, CodeItem, earlier, "code")
     if code_list in FIXED_CODE_LISTS:
         raise InputErrors({"label": (
             f"{code_list.label} drive how requests are handled, so new ones cannot be added here; "
@@ -344,6 +368,7 @@ def add_code(session: Session, user: User, code_list: CodeList | str, label: str
                     sort_order=(last if last is not None else -1) + 1, updated_by_id=user.id)
     session.add(item)
     session.flush()
+    submissions.fulfil(session, submission, item.id)
     audit.record(session, user, "add_code", entity="code_item", entity_id=item.id,
                  detail=f"{code_list.value}: {item.code}")
     return item

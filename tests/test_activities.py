@@ -4,13 +4,14 @@ On SQLite and PostgreSQL: each bad input refused for its field with nothing writ
 optimistic locking; the list queries (what the export streams) and the monthly counts.
 """
 
+import uuid
 from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 from sqlmodel import func, select
 
-from models import Activity, AuditEvent, Person
+from models import Activity, AuditEvent, Person, Submission
 from models.codes import ActivityKind, CodeList, ConsentStatus, ReportType, SiteKind
 from services import activities, administration, clock, code_lists, db, matching
 from services.activities import (
@@ -65,9 +66,9 @@ def release(person_id, **changes) -> PrisonReleaseInput:
                    **changes)
 
 
-def _log(engine, user, data):
+def _log(engine, user, data, submission=None):
     with db.writing(engine) as session:
-        return activities.log_activity(session, user, data)
+        return activities.log_activity(session, user, data, submission=submission)
 
 
 def _count(engine, model=Activity, *conditions) -> int:
@@ -94,6 +95,42 @@ def test_each_kind_is_logged_for_the_team_and_audited(engine, staff, person):
     with db.reading(engine) as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "log_activity")).all()
     assert sorted(event.detail for event in events) == sorted(f"kind {kind.value}" for kind in ActivityKind)
+
+
+# --- One record per submission (a double click, a rerun) ------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(ActivityKind))
+def test_a_second_submit_of_the_same_form_returns_the_first_record_and_writes_nothing(engine, staff, person, kind):
+    data = {ActivityKind.MAPPA_MEETING: mappa(), ActivityKind.TRAINING: training(),
+            ActivityKind.PRE_SENTENCE_REPORT: report(person.id),
+            ActivityKind.PRISON_RELEASE: release(person.id)}[kind]
+    token = uuid.uuid4().hex
+    first = _log(engine, staff.practitioner, data, submission=token)
+    written = (_count(engine), _count(engine, AuditEvent), _count(engine, Submission))
+    again = _log(engine, staff.practitioner, data, submission=token)
+    assert (again.id, again.kind, again.version) == (first.id, kind, 1)
+    assert (_count(engine), _count(engine, AuditEvent), _count(engine, Submission)) == written == (1, 1, 1)
+    assert _log(engine, staff.practitioner, data, submission=uuid.uuid4().hex).id != first.id  # a new form
+
+
+def test_a_refused_submit_leaves_its_token_free_for_the_corrected_form(engine, staff):
+    token = uuid.uuid4().hex
+    with pytest.raises(InputErrors):
+        _log(engine, staff.practitioner, training(topic=""), submission=token)
+    assert (_count(engine), _count(engine, Submission)) == (0, 0)
+    saved = _log(engine, staff.practitioner, training(), submission=token)
+    assert _log(engine, staff.practitioner, training(), submission=token).id == saved.id
+    assert _count(engine) == 1
+
+
+def test_another_users_submission_token_is_refused_not_answered(engine, staff):
+    token = uuid.uuid4().hex
+    _log(engine, staff.practitioner, training(), submission=token)
+    with pytest.raises(InputErrors) as refused:
+        _log(engine, staff.other_team_practitioner, training(), submission=token)
+    assert "already sent" in refused.value.errors["submission"]
+    assert _count(engine) == 1
 
 
 def test_counted_dates_follow_each_kind(engine, staff, person):
@@ -370,6 +407,16 @@ def _seed_lists(engine, staff, person):
     _log(engine, staff.practitioner, report(person.id, provided_on=None, shared_what=None, consent=None))
     _log(engine, staff.practitioner, report(person.id, report_type=ReportType.ORAL))
     _log(engine, staff.practitioner, release(person.id, services_referred=["housing", "crisis_team"]))
+
+
+def test_audiences_read_as_words_in_the_list_never_as_codes(engine, staff):
+    _log(engine, staff.practitioner, training(audience_agency="youth_offending_team", topic="Youth"))
+    older = _log(engine, staff.practitioner, training(activity_on=LAST_WEEK - timedelta(days=1), topic="Old"))
+    with db.writing(engine) as session:  # a code from before the list had it, or from imported data
+        session.get(Activity, older.id).audience_agency = "magistrates_bench"
+    with db.reading(engine) as session:
+        rows = activities.list_activities(session, staff.practitioner, ActivityKind.TRAINING).rows
+    assert [row["audience_agency"] for row in rows] == ["Youth offending team", "Magistrates bench"]
 
 
 def test_each_list_has_its_columns_newest_first(engine, staff, person):

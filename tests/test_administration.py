@@ -4,12 +4,13 @@ Every rule is checked on SQLite and on PostgreSQL (the `engine` fixture); every 
 field is wrong and writes nothing.
 """
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlmodel import func, select
 
-from models import AuditEvent, CodeItem, Request, Setting, Site, Team, User
+from models import AuditEvent, CodeItem, Request, Setting, Site, Submission, Team, User
 from models.codes import CodeList, RequestStatus, Role, SiteKind
 from services import administration, clock, code_lists, db, organisation, settings
 from services.errors import Conflict, InputErrors, PermissionDenied
@@ -376,5 +377,48 @@ def test_a_user_with_open_requests_is_not_moved(engine, staff):
     with pytest.raises(InputErrors) as refused:
         _write(engine, administration.move_user, staff.administrator, staff.practitioner.id,
                staff.practitioner.version, staff.other_team.id)
-    assert "1 open request(s)" in refused.value.errors["team_id"]
+    assert "1 open request and 0 draft screenings" in refused.value.errors["team_id"]
     assert _fresh(engine, User, staff.practitioner.id).team_id == staff.team.id
+
+
+# --- One record per submission (a double click, a rerun) ------------------------------------
+
+
+@pytest.mark.parametrize(("model", "add"), [
+    (Site, lambda staff: (administration.add_site, staff.administrator, staff.team.id, "Grays custody suite",
+                          SiteKind.CUSTODY_SUITE)),
+    (CodeItem, lambda staff: (administration.add_code, staff.administrator, CodeList.VULNERABILITY, "Gambling harm")),
+    (Team, lambda staff: (administration.add_team, staff.administrator, "Thurrock Liaison and Diversion")),
+], ids=["site", "code", "team"])
+def test_a_second_add_with_the_same_token_returns_the_first_and_writes_nothing(engine, staff, model, add):
+    token = uuid.uuid4().hex
+    operation, *args = add(staff)
+    before = _count(engine, model)
+    first = _write(engine, operation, *args, submission=token)
+    written = (_count(engine, model), _count(engine, AuditEvent), _count(engine, Submission))
+    again = _write(engine, operation, *args, submission=token)
+    assert again.id == first.id
+    assert (_count(engine, model), _count(engine, AuditEvent), _count(engine, Submission)) == written
+    assert written[0] == before + 1 and written[2] == 1
+
+
+def test_a_refused_add_leaves_its_token_free_for_the_corrected_form(engine, staff):
+    token = uuid.uuid4().hex
+    with pytest.raises(InputErrors):
+        _write(engine, administration.add_code, staff.administrator, CodeList.VULNERABILITY, "Mental health",
+               submission=token)  # a label the list already has
+    assert _count(engine, Submission) == 0
+    added = _write(engine, administration.add_code, staff.administrator, CodeList.VULNERABILITY, "Gambling harm",
+                   submission=token)
+    assert added.label == "Gambling harm" and _count(engine, CodeItem, CodeItem.label == "Gambling harm") == 1
+
+
+def test_a_site_token_cannot_answer_for_a_code(engine, staff):
+    token = uuid.uuid4().hex
+    _write(engine, administration.add_site, staff.administrator, staff.team.id, "Grays custody suite",
+           SiteKind.CUSTODY_SUITE, submission=token)
+    with pytest.raises(InputErrors) as refused:
+        _write(engine, administration.add_code, staff.administrator, CodeList.VULNERABILITY, "Gambling harm",
+               submission=token)
+    assert "already sent" in refused.value.errors["submission"]
+    assert _count(engine, CodeItem, CodeItem.label == "Gambling harm") == 0
