@@ -1,7 +1,12 @@
 """Service settings for administrators: sites, code lists, settings and teams.
 
 Notices never repeat what was typed (a notice is markdown); names are shown in tables and boxes.
+The section shown is a keyed tab bound to the address (?tab=…), so a save's rerun (or a reload)
+comes back to the same section, with the same list and row chosen; only that section is drawn.
+Adding a site, code or team sends the form's submission token, so a double click adds it once.
 """
+
+from functools import partial
 
 import streamlit as st
 
@@ -10,7 +15,7 @@ from services import administration as admin
 from services import db
 from services.permissions import Permission
 from ui.editing import attempt, choose, form_round, show_notice, shown_version
-from ui.forms import FieldMessages
+from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 
 user = require(Permission.MANAGE_SERVICE, title="Service settings")
@@ -19,14 +24,15 @@ st.title("Service settings")
 show_notice()
 yes_no = {True: "Yes", False: "No"}
 
-with db.reading(engine) as session:
-    teams = admin.list_teams(session, user)
-    setting_rows = admin.list_settings(session, user)
-    staff = admin.export_holders(session, user)
-team_names = {row.team.id: row.team.name for row in teams}
-sites_tab, codes_tab, settings_tab, teams_tab = st.tabs(["Sites", "Code lists", "Settings", "Teams"])
 
-with sites_tab:
+def adding(operation, form: str):
+    """`operation` sending this add form's submission token, which holds until the form starts afresh."""
+    round_ = form_round(form)
+    submission_done(f"{form}_{round_ - 1}")  # the previous round's record is saved: forget its token
+    return partial(operation, submission=submission_token(f"{form}_{round_}"))
+
+
+def sites_section() -> None:
     team_id = choose("Team", team_names, key="site_team", default=user.team_id)
     with db.reading(engine) as session:
         sites = admin.list_sites(session, user, team_id)
@@ -42,42 +48,45 @@ with sites_tab:
                             placeholder="Choose the kind of site", key=f"add_site_kind_{round_}")
         messages.under("kind")
         if st.form_submit_button("Add site", type="primary"):
-            attempt(engine, user, admin.add_site, team_id, name, kind, messages=messages, form="add_site",
-                    done="Site added.")
+            attempt(engine, user, adding(admin.add_site, "add_site"), team_id, name, kind, messages=messages,
+                    form="add_site", done="Site added.")
     sites_by_id = {row.site.id: row.site for row in sites}
-    site_names = {site_id: site.name for site_id, site in sites_by_id.items()}
-    if sites_by_id:
-        site = sites_by_id[choose("Site to change", site_names, key=f"site_choice_{team_id}")]
-        version = shown_version("site", site.id, site.version)
-        round_ = form_round(f"site_{site.id}")
-        with st.form(f"change_site_{site.id}_{round_}"):
-            messages = FieldMessages()
-            new_name = st.text_input("New name", value=site.name, max_chars=100, key=f"site_name_{site.id}_{round_}")
-            messages.under("name")
-            new_kind = st.selectbox("Kind", SiteKind.choices(), index=SiteKind.choices().index(site.kind),
-                                    format_func=SiteKind.label_of, key=f"site_kind_{site.id}_{round_}")
-            messages.under("kind")
-            save, toggle, delete = st.columns(3)
-            common = {"form": f"site_{site.id}", "versions": [("site", site.id)]}
-            if save.form_submit_button("Save site"):
-                attempt(engine, user, admin.change_site, site.id, version, new_name, new_kind, messages=messages,
-                        done="Site saved.", **common)
-            if toggle.form_submit_button("Deactivate site" if site.active else "Reactivate site"):
-                attempt(engine, user, admin.set_site_active, site.id, version, not site.active,
-                        done="Site deactivated: it leaves the forms and stays on old records." if site.active
-                        else "Site reactivated.", **common)
-            if delete.form_submit_button("Delete site (only if no record names it)"):
-                attempt(engine, user, admin.delete_site, site.id, version, done="Site deleted.", **common)
+    if not sites_by_id:
+        return
+    site = sites_by_id[choose("Site to change", {key: site.name for key, site in sites_by_id.items()},
+                              key=f"site_choice_{team_id}")]
+    version = shown_version("site", site.id, site.version)
+    round_ = form_round(f"site_{site.id}")
+    with st.form(f"change_site_{site.id}_{round_}"):
+        messages = FieldMessages()
+        new_name = st.text_input("New name", value=site.name, max_chars=100, key=f"site_name_{site.id}_{round_}")
+        messages.under("name")
+        new_kind = st.selectbox("Kind", SiteKind.choices(), index=SiteKind.choices().index(site.kind),
+                                format_func=SiteKind.label_of, key=f"site_kind_{site.id}_{round_}")
+        messages.under("kind")
+        save, toggle, delete = st.columns(3)
+        common = {"form": f"site_{site.id}", "versions": [("site", site.id)]}
+        if save.form_submit_button("Save site"):
+            attempt(engine, user, admin.change_site, site.id, version, new_name, new_kind, messages=messages,
+                    done="Site saved.", **common)
+        if toggle.form_submit_button("Deactivate site" if site.active else "Reactivate site"):
+            attempt(engine, user, admin.set_site_active, site.id, version, not site.active,
+                    done="Site deactivated: it leaves the forms and stays on old records." if site.active
+                    else "Site reactivated.", **common)
+        if delete.form_submit_button("Delete site (only if no record names it)"):
+            attempt(engine, user, admin.delete_site, site.id, version, done="Site deleted.", **common)
 
-with codes_tab:
+
+def codes_section() -> None:
     code_list = st.selectbox("Code list", CodeList.choices(), format_func=CodeList.label_of, key="code_list")
     with db.reading(engine) as session:
         items = admin.list_codes(session, user, code_list)
     st.dataframe([{"Position": position, "Label": item.label, "National code": item.national_code or "",
                    "Code": item.code, "Active": yes_no[item.active]} for position, item in enumerate(items, 1)],
                  hide_index=True)
-    round_ = form_round(f"add_code_{code_list}")
-    with st.form(f"add_code_{code_list}_{round_}"):
+    form = f"add_code_{code_list}"
+    round_ = form_round(form)
+    with st.form(f"{form}_{round_}"):
         st.markdown("**Add a code**")
         messages = FieldMessages()
         label = st.text_input("Label", max_chars=100, key=f"add_code_label_{code_list}_{round_}")
@@ -86,11 +95,11 @@ with codes_tab:
                                  key=f"add_code_national_{code_list}_{round_}")
         messages.under("national_code")
         if st.form_submit_button("Add code", type="primary"):
-            attempt(engine, user, admin.add_code, code_list, label, national, messages=messages,
-                    form=f"add_code_{code_list}", done="Code added at the end of the list.")
+            attempt(engine, user, adding(admin.add_code, form), code_list, label, national, messages=messages,
+                    form=form, done="Code added at the end of the list.")
     items_by_id = {item.id: item for item in items}
-    item_labels = {item.id: item.label for item in items}
-    item = items_by_id[choose("Code to change", item_labels, key=f"code_choice_{code_list}")]
+    item = items_by_id[choose("Code to change", {item.id: item.label for item in items},
+                              key=f"code_choice_{code_list}")]
     version = shown_version("code", item.id, item.version)
     round_ = form_round(f"code_{item.id}")
     with st.form(f"change_code_{item.id}_{round_}"):
@@ -113,7 +122,10 @@ with codes_tab:
                     done="Withdrawn from new records; old records keep it." if item.active else "Reactivated.",
                     **common)
 
-with settings_tab:
+
+def settings_section() -> None:
+    with db.reading(engine) as session:
+        setting_rows = admin.list_settings(session, user)
     versions = {row.key: shown_version("setting", row.key, row.version) for row in setting_rows}
     round_ = form_round("settings")
     with st.form(f"settings_{round_}"):
@@ -127,8 +139,7 @@ with settings_tab:
         if st.form_submit_button("Save settings", type="primary"):
             attempt(engine, user, admin.change_settings, values, versions, messages=messages, form="settings",
                     versions=[("setting", key) for key in versions], done="Settings saved.")
-    st.subheader("Who may export")
-    people = {person.id: person for person in staff}
+    st.header("Who may export")
     with_roles = {person.id: f"{person.full_name} ({Role.label_of(person.role)})" for person in staff}
     person = people[choose("Member of staff", with_roles, key="export_person")]
     choices = {None: "As their role allows", True: "May export", False: "May not export"}
@@ -140,7 +151,8 @@ with settings_tab:
             attempt(engine, user, admin.set_export_permission, person.id, version, chosen,
                     done="Export permission saved.", form=f"export_{person.id}", versions=[("export", person.id)])
 
-with teams_tab:
+
+def teams_section() -> None:
     st.dataframe([{"Team": row.team.name, "Staff": row.users, "Sites": row.sites} for row in teams], hide_index=True)
     round_ = form_round("add_team")
     with st.form(f"add_team_{round_}"):
@@ -148,8 +160,8 @@ with teams_tab:
         team_name = st.text_input("New team name", max_chars=100, key=f"add_team_name_{round_}")
         messages.under("name")
         if st.form_submit_button("Add team"):
-            attempt(engine, user, admin.add_team, team_name, messages=messages, form="add_team",
-                    done="Team added.")
+            attempt(engine, user, adding(admin.add_team, "add_team"), team_name, messages=messages,
+                    form="add_team", done="Team added.")
     team = next(row.team for row in teams if row.team.id == choose("Team to rename", team_names, key="rename_team"))
     version = shown_version("team", team.id, team.version)
     with st.form(f"rename_team_{team.id}_{form_round(f'team_{team.id}')}"):
@@ -171,3 +183,15 @@ with teams_tab:
             attempt(engine, user, admin.move_user, member.id, version, to_team, messages=messages,
                     form=f"move_{member.id}", versions=[("member", member.id)],
                     done="Moved; they will be asked to sign in again.")
+
+
+with db.reading(engine) as session:
+    teams = admin.list_teams(session, user)
+    staff = admin.export_holders(session, user)
+team_names = {row.team.id: row.team.name for row in teams}
+people = {person.id: person for person in staff}
+sections = {"Sites": sites_section, "Code lists": codes_section, "Settings": settings_section, "Teams": teams_section}
+for tab, draw in zip(st.tabs(list(sections), key="tab", bind="query-params"), sections.values(), strict=True):
+    if tab.open:
+        with tab:
+            draw()

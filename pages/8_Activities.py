@@ -2,6 +2,9 @@
 
 Practitioners and team leads log and edit their team's activities; a list per kind with filters.
 A record opened by its link (?id=…) is checked against the user's team on the server.
+
+The kind shown is a keyed tab bound to the address (?tab=…): it stays chosen through a save's
+rerun and a reload, and only the chosen kind's list and form are drawn.
 """
 
 import streamlit as st
@@ -28,13 +31,16 @@ if linked:
 with db.reading(engine) as session:
     practitioners = activities.team_practitioners(session, user)
 
-for kind, tab in zip(ActivityKind, st.tabs([kind.label for kind in ActivityKind]), strict=True):
+tabs = st.tabs([kind.label for kind in ActivityKind], key=activity_forms.TAB, bind="query-params")
+for kind, tab in zip(ActivityKind, tabs, strict=True):
+    if not tab.open:
+        continue
     with tab:
         filters = activity_forms.filter_bar(kind, practitioners)
-        with db.reading(engine) as session:
+        with st.spinner("Finding activities…"), db.reading(engine) as session:
             listed = activities.list_activities(session, user, kind, filters)
         activity_forms.show_list(listed)
         export_button(user, export_lists.activity_list_name(kind), filters, key=f"{kind}_export")
         if can_log:
-            st.subheader("Log or edit")
+            st.header("Log or edit")
             activity_forms.record_editor(engine, user, kind, listed.rows)

@@ -144,6 +144,29 @@ def test_a_code_is_added_renamed_and_withdrawn(app_test, sqlite_engine, sqlite_s
     assert row["Active"] == "No" and row["Code"] == "gambling_harm"
 
 
+@pytest.mark.parametrize("tab", ["Code lists", "Settings", "Teams"])
+def test_a_save_in_a_later_tab_comes_back_to_that_tab(app_test, sqlite_engine, sqlite_staff, tab):
+    test = _settings_page(app_test, sqlite_staff, tab)
+    if tab == "Code lists":
+        test.selectbox(key="code_list").select("onward_service").run()
+        test.text_input(key="add_code_label_onward_service_0").input("Veterans' hub")
+        _click(test, "Add code")
+        assert test.selectbox(key="code_list").value == "onward_service"  # the same list, too
+        assert test.text_input(key="add_code_label_onward_service_1").value == ""
+    elif tab == "Settings":
+        test.number_input(key="setting_target_minutes.emergency_0").set_value(45)
+        _click(test, "Save settings")
+        assert test.number_input(key="setting_target_minutes.emergency_1").value == 45
+    else:
+        test.text_input(key="add_team_name_0").input("Thurrock L&D")
+        _click(test, "Add team")
+        assert test.text_input(key="add_team_name_1").value == ""
+    assert not test.exception and not test.error, [error.value for error in test.error]
+    assert len(test.toast) == 1
+    assert test.session_state["tab"] == tab
+    assert [header.value for header in test.header] == (["Who may export"] if tab == "Settings" else [])
+
+
 def test_sources_of_referral_show_their_national_codes(app_test, sqlite_staff):
     test = _settings_page(app_test, sqlite_staff, "Code lists")
     test.selectbox(key="code_list").select("source_of_referral").run()
@@ -230,6 +253,33 @@ def test_practitioner_logs_a_training_session(app_test, sqlite_engine, sqlite_st
         "<b>Autism</b> awareness", 14, sqlite_staff.practitioner.id)
     shown = test.dataframe[0].value  # the training tab's list
     assert shown["Topic"].tolist() == ["<b>Autism</b> awareness"]
+
+
+@pytest.mark.parametrize(("kind", "new"), [
+    (ActivityKind.MAPPA_MEETING, "New MAPPA meeting"),  # the acronym keeps its capitals
+    (ActivityKind.TRAINING, "New training delivered"),
+    (ActivityKind.PRE_SENTENCE_REPORT, "New pre-sentence report information"),
+])
+def test_a_new_record_is_named_in_words_that_keep_acronyms(app_test, sqlite_staff, kind, new):
+    test = _activities_page(app_test, sqlite_staff.practitioner, kind=kind)
+    assert test.selectbox(key=f"{kind}_record").value is None
+    assert test.selectbox(key=f"{kind}_record").options[0] == new
+    assert [header.value for header in test.header] == ["Log or edit"]  # below the page's title: no level skipped
+
+
+def test_the_chosen_tab_survives_a_save_and_only_it_is_drawn(app_test, sqlite_engine, sqlite_staff, person):
+    test = _activities_page(app_test, sqlite_staff.practitioner, kind=ActivityKind.PRISON_RELEASE)
+    assert [box.key for box in test.selectbox if box.key and box.key.endswith("_record")] == ["prison_release_record"]
+    key = "prison_release_new_0"
+    test.text_input(key=f"{key}_find").input("sion").run()
+    test.selectbox(key=f"{key}_person").select(person.id)
+    test.text_input(key=f"{key}_prison").input("HMP Chelmsford")
+    test.date_input(key=f"{key}_release_on").set_value(clock.today_in_london() + timedelta(days=7))
+    _click(test, "Save prison release liaison")
+    assert "Saved." in _texts(test) and [unescaped(toast.value) for toast in test.toast] == ["Saved."]
+    assert test.session_state["tab"] == ActivityKind.PRISON_RELEASE.label
+    assert test.text_input(key="prison_release_new_1_find").value == ""  # the same tab, its form afresh
+    assert _count(sqlite_engine, Activity) == 1
 
 
 def test_numbers_trained_over_500_are_refused_under_the_field(app_test, sqlite_engine, sqlite_staff):

@@ -3,9 +3,14 @@
 Every widget key is `<kind>_<record id or "new">_<round>_<field>`, so each record's form keeps
 what was typed while it is open and starts afresh after a save. Field names match the service's
 error keys, so a refusal is shown under the field it concerns.
+
+A new record's form sends a submission token tied to its round: a double click or a rerun before
+the form starts afresh sends the same token, and the service answers with the record already
+logged instead of logging it twice (services/submissions.py).
 """
 
 from datetime import date
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -28,7 +33,7 @@ from services.activities import (
 )
 from services.errors import NotFound, PermissionDenied
 from ui.editing import attempt, choose, form_round, shown_version
-from ui.forms import FieldMessages
+from ui.forms import FieldMessages, submission_done, submission_token
 
 SAVE_LABELS = {
     ActivityKind.MAPPA_MEETING: "Save MAPPA meeting",
@@ -46,6 +51,23 @@ NEEDS_PERSON = {ActivityKind.PRE_SENTENCE_REPORT: True, ActivityKind.PRISON_RELE
                 ActivityKind.MAPPA_MEETING: False}
 CATEGORY_LABELS = {1: "1 — registered sexual offenders", 2: "2 — violent offenders", 3: "3 — other dangerous offenders"}
 UK_DATE = "DD/MM/YYYY"
+TAB = "tab"  # the chosen kind's tab: its session state key and its name in the address
+
+
+def in_sentence(label: str) -> str:
+    """A label as it reads inside a sentence: "Training delivered" → "training delivered", while an
+    acronym keeps its capitals ("MAPPA meeting", "PSR information")."""
+    first = label.split(" ", 1)[0]
+    if len(first) > 1 and first.isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
+def create_token(form_name: str) -> str:
+    """The submission token of a new record's form in its current round (see the module's note)."""
+    round_ = form_round(form_name)
+    submission_done(f"{form_name}_{round_ - 1}")  # the previous round's record is saved: forget its token
+    return submission_token(f"{form_name}_{round_}")
 
 
 # --- Filters and list ----------------------------------------------------------------------
@@ -102,7 +124,7 @@ def _describe_row(row: dict) -> str:
 
 def record_editor(engine: Engine, user: User, kind: ActivityKind, rows: list[dict]) -> None:
     """Choose a listed record to edit, or log a new one."""
-    described = {None: f"New {kind.label.lower()}"} | {row["id"]: _describe_row(row) for row in rows}
+    described = {None: f"New {in_sentence(kind.label)}"} | {row["id"]: _describe_row(row) for row in rows}
     chosen = choose("Record", described, key=f"{kind}_record")
     activity = None
     if chosen is not None:
@@ -144,7 +166,8 @@ def editor(engine: Engine, user: User, kind: ActivityKind, activity: Activity | 
         if not st.form_submit_button(SAVE_LABELS[kind], type="primary"):
             return
     if activity is None:
-        attempt(engine, user, activities.log_activity, data, messages=messages, form=form_name, done="Saved.")
+        log = partial(activities.log_activity, submission=create_token(form_name))
+        attempt(engine, user, log, data, messages=messages, form=form_name, done="Saved.")
     else:
         attempt(engine, user, activities.update_activity, activity.id, version, data, messages=messages,
                 form=form_name, versions=[("activity", activity.id)], done="Saved.")
@@ -292,7 +315,7 @@ def linked_record(engine: Engine, user: User, record_id: str, can_log: bool) -> 
         st.error(str(refused))
         return
     kind = ActivityKind(activity.kind)
-    st.subheader(f"{kind.label} No. {activity.id}")
+    st.header(f"{kind.label} No. {activity.id}")
     if can_log:
         editor(engine, user, kind, activity)
     else:
