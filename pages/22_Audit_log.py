@@ -24,8 +24,13 @@ with db.reading(engine) as session:
 names = {choice.id: f"{choice.full_name} ({choice.username})" for choice in staff}
 
 
-def _any(value) -> str:
-    return "Any" if value is None else str(value)
+def _any(label) -> object:
+    """A drop-down's words: "Any" for no filter, else the code's label (with the code, to search by either)."""
+    return lambda code: "Any" if code is None else label(code)
+
+
+def _with_code(label):
+    return lambda code: f"{label(code)} ({code})"
 
 
 with st.form("audit_filters"):
@@ -38,14 +43,15 @@ with st.form("audit_filters"):
                                  help="For failed sign-ins under names that match no account.")
         messages.under("username")
     with what:
-        action = st.selectbox("Action", [None, *audit_log.KNOWN_ACTIONS], format_func=_any,
-                              accept_new_options=True, help="Choose one, or type another action's name.")
+        action = st.selectbox("Action", [None, *audit_log.KNOWN_ACTIONS],
+                              format_func=_any(_with_code(audit_log.action_label)), accept_new_options=True,
+                              help="Choose one (type to search its words or its code), or type another action's code.")
         messages.under("action")
-        outcome = st.selectbox("Outcome", [None, *audit_log.OUTCOMES], format_func=_any)
+        outcome = st.selectbox("Outcome", [None, *audit_log.OUTCOMES], format_func=_any(audit_log.outcome_label))
         messages.under("outcome")
     with which:
-        entity = st.selectbox("Record type", [None, *audit_log.KNOWN_ENTITIES], format_func=_any,
-                              accept_new_options=True)
+        entity = st.selectbox("Record type", [None, *audit_log.KNOWN_ENTITIES],
+                              format_func=_any(_with_code(audit_log.entity_label)), accept_new_options=True)
         messages.under("entity")
         entity_id = st.number_input("Record id", min_value=1, value=None, step=1, format="%d")
         messages.under("entity_id")
@@ -70,7 +76,7 @@ if searched:
 
 filters = st.session_state.get(FILTERS, AuditFilters())
 cursors = st.session_state.setdefault(CURSORS, [])
-with db.reading(engine) as session:
+with st.spinner("Searching the audit log…"), db.reading(engine) as session:
     page = audit_log.search(session, user, filters, after=cursors[-1] if cursors else None)
 
 st.caption(f"Showing: {'everything' if filters == AuditFilters() else filters.describe()}")
@@ -91,7 +97,8 @@ else:
 
 newer, where, older = st.columns(3)
 newer.button("Newer entries", disabled=not cursors, on_click=cursors.pop if cursors else None, key="newer")
-where.caption(f"Page {len(cursors) + 1} · {len(page.rows)} entries on this page")
+entries = "1 entry" if len(page.rows) == 1 else f"{len(page.rows)} entries"
+where.caption(f"Page {len(cursors) + 1} · {entries} on this page")
 older.button("Older entries", disabled=page.next_cursor is None, key="older",
              on_click=cursors.append, args=(page.next_cursor,))
 

@@ -16,7 +16,7 @@ user = require(Permission.REVIEW_RETENTION, title="Retention review")
 engine = app_engine()
 st.title("Retention review")
 
-with db.reading(engine) as session:
+with st.spinner("Finding records past retention…"), db.reading(engine) as session:
     queue = retention.review_queue(session, user)
 
 st.caption(f"Kept: {queue.rule.describe()} (Service settings). Your organisation must confirm its own policy. "
@@ -53,7 +53,7 @@ st.dataframe(
 shown = [case.person_id for case in queue.cases]
 with st.form("approve_deletion"):
     messages = FieldMessages()
-    everyone = st.checkbox(f"Choose all {len(shown)} shown")
+    everyone = st.checkbox(f"Choose all {len(shown)} shown" if len(shown) > 1 else "Choose the one shown")
     chosen = st.multiselect("Or choose by person id", shown, format_func=str)
     messages.under("person_ids")
     confirmed = st.checkbox(
@@ -69,11 +69,13 @@ if approved:
         messages.show({"confirmed": "Tick the box to confirm the deletion, or leave the page to cancel."})
     else:
         try:
-            with db.writing(engine) as session:
+            with st.spinner("Deleting…"), db.writing(engine) as session:
                 deleted = retention.delete_past_retention(session, user, person_ids, today=queue.today)
         except InputErrors as refused:
             messages.show(refused.errors)
         else:
-            st.session_state[DONE] = (f"Deleted {len(deleted)} record(s). Each deletion is in the audit log "
-                                      "as retention_delete, without the deleted content.")
+            records = "1 record" if len(deleted) == 1 else f"{len(deleted):,} records"
+            st.session_state[DONE] = (f"Deleted {records}. Each deletion is in the audit log as "
+                                      "“Deleted a record past retention”, without the deleted content.")
+            st.toast(f"Deleted {records}.", icon=":material/check_circle:")
             st.rerun()

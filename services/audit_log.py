@@ -15,7 +15,7 @@ dates: "from 1 to 3 June" means from midnight at the start of 1 June to midnight
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, String, case, func, select, tuple_
 from sqlmodel import Session
 
 from models import AuditEvent, User
@@ -29,35 +29,127 @@ MAX_PAGE_SIZE = 500
 TEXT_FILTER_LIMIT = 64
 EARLIEST_DATE = date(2000, 1, 1)
 
+# What a person reads for each action code the app records. The code is what is stored and
+# filtered on; it stays beside the label (the "Action code" column, the drop-down's entries) so an
+# administrator can still search for it. A code not listed here (one recorded by a newer feature,
+# or a refused permission's name) reads as its words: "view_audit" as "View audit".
+ACTION_LABELS: dict[str, str] = {
+    "sign_in": "Signed in",
+    "sign_out": "Signed out",
+    "resume_session": "Resumed a session",
+    "lockout": "Account locked",
+    "change_password": "Changed a password",
+    "reset_password": "Reset a password",
+    "create_user": "Created a user",
+    "enable_user": "Enabled a user",
+    "disable_user": "Disabled a user",
+    "change_role": "Changed a role",
+    "move_user": "Moved a user to another team",
+    "change_export_permission": "Changed who may export",
+    "open_page": "Opened a page",
+    "view_person": "Viewed a person's record",
+    "create_person": "Recorded a person",
+    "log_request": "Logged a request",
+    "view_request": "Viewed a request",
+    "allocate_request": "Allocated a request",
+    "allocate_request_to_self": "Took a request",
+    "reallocate_request": "Reallocated a request",
+    "reallocate_open_requests": "Reallocated open requests",
+    "start_request_work": "Started work on a request",
+    "record_first_response": "Recorded a first response",
+    "close_request": "Closed a request",
+    "reopen_request": "Reopened a request",
+    "create_screening": "Started a screening",
+    "view_screening": "Viewed a screening",
+    "view_screening_summary": "Viewed a screening summary",
+    "save_screening_section": "Saved a screening section",
+    "complete_screening": "Completed a screening",
+    "amend_screening": "Amended a screening",
+    "create_onward_referral": "Made an onward referral",
+    "update_onward_referral": "Updated an onward referral",
+    "delete_onward_referral": "Deleted an onward referral",
+    "log_activity": "Logged an activity",
+    "view_activity": "Viewed an activity",
+    "update_activity": "Updated an activity",
+    "view_caseload_list": "Viewed a caseload list",
+    "export": "Exported a list",
+    "create_column_set": "Saved export columns",
+    "update_column_set": "Changed saved export columns",
+    "delete_column_set": "Deleted saved export columns",
+    "add_team": "Added a team",
+    "rename_team": "Renamed a team",
+    "add_site": "Added a site",
+    "change_site": "Changed a site",
+    "deactivate_site": "Deactivated a site",
+    "reactivate_site": "Reactivated a site",
+    "delete_site": "Deleted a site",
+    "add_code": "Added a code",
+    "rename_code": "Renamed a code",
+    "reorder_code": "Moved a code",
+    "deactivate_code": "Withdrew a code",
+    "reactivate_code": "Reactivated a code",
+    "change_setting": "Changed a setting",
+    "retention_delete": "Deleted a record past retention",
+}
+ENTITY_LABELS: dict[str, str] = {
+    "user": "User account",
+    "person": "Person",
+    "request": "Request",
+    "screening": "Screening",
+    "onward_referral": "Onward referral",
+    "activity": "Activity",
+    "page": "Page",
+    "audit_log": "Audit log",
+    "caseload": "Caseload",
+    "team": "Team",
+    "site": "Site",
+    "code_item": "Code",
+    "setting": "Setting",
+    "column_set": "Saved export columns",
+}
+OUTCOME_LABELS: dict[str, str] = {audit.SUCCESS: "Succeeded", audit.FAILURE: "Failed", audit.DENIED: "Refused"}
+
 # Offered in the page's drop-downs; any other value recorded by a newer feature can be typed.
-KNOWN_ACTIONS = (
-    "sign_in",
-    "lockout",
-    "change_password",
-    "create_user",
-    "enable_user",
-    "disable_user",
-    "change_role",
-    "reset_password",
-    "open_page",
-    "view_person",
-    "export",
-    "retention_delete",
-)
-KNOWN_ENTITIES = ("user", "person", "request", "screening", "referral", "activity", "page", "audit_log")
+KNOWN_ACTIONS = tuple(sorted(ACTION_LABELS, key=ACTION_LABELS.get))
+KNOWN_ENTITIES = tuple(sorted(ENTITY_LABELS, key=ENTITY_LABELS.get))
 OUTCOMES = (audit.SUCCESS, audit.FAILURE, audit.DENIED)
 
 COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("at", "When (UK time)", ColumnKind.datetime),
     ExportColumn("username", "Username", ColumnKind.text),
     ExportColumn("full_name", "Name now", ColumnKind.text),
-    ExportColumn("action", "Action", ColumnKind.text),
-    ExportColumn("entity", "Record type", ColumnKind.text),
+    ExportColumn("action_label", "Action", ColumnKind.text),
+    ExportColumn("entity_label", "Record type", ColumnKind.text),
     ExportColumn("entity_id", "Record id", ColumnKind.identifier),
-    ExportColumn("outcome", "Outcome", ColumnKind.text),
+    ExportColumn("outcome_label", "Outcome", ColumnKind.text),
     ExportColumn("detail", "Detail", ColumnKind.text),
+    ExportColumn("action", "Action code", ColumnKind.text),
     ExportColumn("id", "Entry", ColumnKind.identifier),
 )
+
+
+def _words(code: str) -> str:
+    """A code as words: "view_audit" → "View audit"."""
+    return code.replace("_", " ").capitalize()
+
+
+def action_label(code: str | None) -> str:
+    return "" if code is None else ACTION_LABELS.get(code) or _words(code)
+
+
+def entity_label(code: str | None) -> str:
+    return "" if code is None else ENTITY_LABELS.get(code) or _words(code)
+
+
+def outcome_label(code: str | None) -> str:
+    return "" if code is None else OUTCOME_LABELS.get(code) or _words(code)
+
+
+def _labelled(column, labels: dict[str, str]):
+    """The label of a code column, in SQL, so the screen and the export read the same words."""
+    words = (func.upper(func.substr(column, 1, 1), type_=String)
+             + func.replace(func.substr(column, 2), "_", " ", type_=String))
+    return case(labels, value=column, else_=words)
 
 
 @dataclass(frozen=True)
@@ -147,11 +239,14 @@ def list_query(user: User, filters: AuditFilters) -> AuditQuery:
             AuditEvent.at.label("at"),
             AuditEvent.username.label("username"),
             User.full_name.label("full_name"),
+            _labelled(AuditEvent.action, ACTION_LABELS).label("action_label"),
+            _labelled(AuditEvent.entity, ENTITY_LABELS).label("entity_label"),
+            AuditEvent.entity_id.label("entity_id"),
+            _labelled(AuditEvent.outcome, OUTCOME_LABELS).label("outcome_label"),
+            AuditEvent.detail.label("detail"),
             AuditEvent.action.label("action"),
             AuditEvent.entity.label("entity"),
-            AuditEvent.entity_id.label("entity_id"),
             AuditEvent.outcome.label("outcome"),
-            AuditEvent.detail.label("detail"),
             AuditEvent.id.label("id"),
         )
         .select_from(AuditEvent)

@@ -198,3 +198,24 @@ def test_export_of_an_empty_view_is_still_audited(engine, staff):
     with db.reading(engine) as session:
         count = session.exec(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "export")).one()
     assert count == 1
+
+
+def test_codes_read_as_words_in_the_list_and_its_export_on_both_databases(engine, staff):
+    _event(engine, staff.practitioner, "sign_in", at=datetime(2025, 6, 1, 8, 0, tzinfo=UTC), entity="user",
+           entity_id=staff.practitioner.id)
+    _event(engine, staff.practitioner, "view_audit", at=datetime(2025, 6, 1, 9, 0, tzinfo=UTC),
+           outcome=audit.DENIED)  # a refused permission's name: no label of its own
+    _event(engine, staff.administrator, "retention_delete", at=datetime(2025, 6, 1, 10, 0, tzinfo=UTC),
+           entity="code_item", entity_id=4)
+    rows = _search(engine, staff.administrator).rows
+    assert [(row["action_label"], row["entity_label"], row["outcome_label"], row["action"]) for row in rows] == [
+        ("Deleted a record past retention", "Code", "Succeeded", "retention_delete"),
+        ("View audit", None, "Refused", "view_audit"),
+        ("Signed in", "User account", "Succeeded", "sign_in"),
+    ]
+    assert [audit_log.action_label(code) for code in ("sign_in", "view_audit", None)] == [
+        "Signed in", "View audit", ""]
+    by_code = _search(engine, staff.administrator, AuditFilters(action="sign_in")).rows
+    assert [row["action_label"] for row in by_code] == ["Signed in"]  # still filtered by its code
+    headings = [column.heading for column in audit_log.COLUMNS]
+    assert headings[3] == "Action" and "Action code" in headings

@@ -50,8 +50,35 @@ def test_searching_by_action_narrows_the_list(app_test, sqlite_engine, sqlite_st
     action.set_value("export")
     _search_button(test).click().run()
     assert not test.exception
-    assert set(_rows(test)["Action"]) == {"export"}
+    assert set(_rows(test)["Action"]) == {"Exported a list"}  # words a person reads …
+    assert set(_rows(test)["Action code"]) == {"export"}  # … beside the code that was searched for
     assert len(_rows(test)) == 2
+
+
+def test_actions_read_as_words_and_the_drop_down_finds_them_by_words_or_code(app_test, sqlite_engine, sqlite_staff):
+    with db.writing(sqlite_engine) as session:
+        audit.record(session, sqlite_staff.practitioner, "sign_in", entity="user", entity_id=3)
+        audit.record(session, None, "sign_in", outcome=audit.FAILURE, username="mallory")
+        audit.record(session, sqlite_staff.practitioner, "view_audit", outcome=audit.DENIED)  # a refused permission
+        audit.record(session, sqlite_staff.administrator, "add_code", entity="code_item", entity_id=9)
+    test = app_test(PAGE, sqlite_staff.administrator).run()
+    rows = _rows(test)
+    assert list(zip(rows["Action"], rows["Outcome"], rows["Record type"], rows["Action code"], strict=True)) == [
+        ("Added a code", "Succeeded", "Code", "add_code"),
+        ("View audit", "Refused", "", "view_audit"),  # no label of its own: its code as words
+        ("Signed in", "Failed", "", "sign_in"),
+        ("Signed in", "Succeeded", "User account", "sign_in"),
+    ]
+    action = next(box for box in test.selectbox if box.label == "Action")
+    assert "Signed in (sign_in)" in action.options and "Exported a list (export)" in action.options
+    assert next(box for box in test.selectbox if box.label == "Outcome").options == [
+        "Any", "Succeeded", "Failed", "Refused"]
+
+
+def test_one_entry_is_one_entry(app_test, sqlite_engine, sqlite_staff):
+    _events(sqlite_engine, sqlite_staff.practitioner, 1)
+    test = app_test(PAGE, sqlite_staff.administrator).run()
+    assert "Page 1 · 1 entry on this page" in [caption.value for caption in test.caption]
 
 
 def test_refused_filters_say_which_field_and_show_the_list_unchanged(app_test, sqlite_engine, sqlite_staff):

@@ -68,7 +68,8 @@ def test_approved_deletion_deletes_and_is_audited(app_test, sqlite_engine, sqlit
     next(box for box in test.checkbox if box.label.startswith("I have checked")).check()
     _delete_button(test).click().run()
     assert not test.exception
-    assert "Deleted 1 record(s)" in test.success[0].value
+    assert test.success[0].value.startswith("Deleted 1 record. Each deletion is in the audit log")
+    assert [toast.value for toast in test.toast] == ["Deleted 1 record."]  # also where the eye is
     assert not _exists(sqlite_engine, second) and _exists(sqlite_engine, first)
     assert list(test.dataframe[0].value["Person id"]) == [str(first)]
     with db.reading(sqlite_engine) as session:
