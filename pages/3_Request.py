@@ -4,15 +4,15 @@ import streamlit as st
 
 from models.codes import CodeList, ContactMechanism, RequestStatus, Urgency
 from models.requests import SUMMARY_LIMIT
-from services import clock, code_lists, people, requests
+from services import clock, code_lists, people, requests, screening
 from services.errors import NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
 from ui.editing import attempt, show_notice
 from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
-from ui.nav import ROOT
 from ui.opening import opening
+from ui.screening_start import open_draft
 
 user = require(Permission.VIEW_REQUESTS, title="Request")
 engine = app_engine()
@@ -59,10 +59,10 @@ elif request.first_response_at:
 
 st.subheader("Person")
 st.text(people.describe(detail.person) if detail.person else "No person: a general advice request.")
-screening_page = "pages/5_Screening.py"
-if detail.person and is_open and has_permission(user, Permission.SCREEN) and (ROOT / screening_page).exists():
-    st.page_link(screening_page, label="Start a screening", query_params={"request": str(request.id)},
-                 icon=":material/assignment:")
+if detail.person and is_open and has_permission(user, Permission.SCREEN) and st.button(
+        f"Screen {detail.person.given_name} for {request.reference} (opens their draft if one is started)",
+        icon=":material/assignment:"):
+    open_draft(engine, user, screening.start_from_request, request.id)
 
 st.subheader("The request")
 left, right = st.columns(2)

@@ -6,10 +6,10 @@ from models import codes
 from services import clock, code_lists, db, organisation, referrals, screening
 from services.errors import Conflict, InputErrors, ServiceError
 from services.permissions import Permission
-from ui import instrument_form
-from ui.forms import FieldMessages
+from ui import drafts, instrument_form
+from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
-from ui.person_picker import clear_person_picker, person_picker
+from ui.screening_start import choose_what_to_screen
 
 user = require(Permission.SCREEN, title="Screening")
 engine = app_engine()
@@ -18,51 +18,12 @@ st.title("Screening")
 
 def number(name: str) -> int | None:
     value = st.query_params.get(name, "")
-    return int(value) if value.isascii() and value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
-def start(operation, *args) -> None:
-    try:
-        with db.writing(engine) as session:
-            draft = operation(session, user, *args)
-    except ServiceError as refused:
-        st.error(" ".join(refused.errors.values()) if isinstance(refused, InputErrors) else str(refused))
-        return
-    clear_person_picker("screening_person")
-    st.query_params.from_dict({"id": str(draft.id)})
-    st.rerun()
-
-
-screening_id, request_id = number("id"), number("request")
+screening_id = number("id")
 if screening_id is None:
-    if request_id is not None and st.button("Start (or continue) the screening for this request", type="primary"):
-        start(screening.start_from_request, request_id)
-    with db.reading(engine) as session:
-        waiting = {row.request_id: row for row in screening.requests_awaiting_screening(session, user)}
-    st.subheader("Requests waiting for screening")
-    chosen = st.selectbox("Request", list(waiting), index=None, format_func=lambda rid: waiting[rid].label)
-    if st.button("Start screening", disabled=not waiting):
-        if chosen is None:
-            st.error("Choose a request first.")
-        else:
-            start(screening.start_from_request, chosen)
-    st.subheader("Or screen someone without a request")
-    messages = FieldMessages()
-    choice = person_picker(engine, user, messages, key="screening_person", question="Who are you screening?",
-                           allow_nobody=False)
-    if choice.person_id is not None and st.button("Start screening for this person"):
-        start(screening.start_for_person, choice.person_id)
-    if choice.new_person is not None and st.button("Record this person and start screening"):
-        try:
-            with db.writing(engine) as session:
-                draft = screening.start_for_new_person(session, user, choice.new_person,
-                                                       confirm_not_duplicate=choice.confirm_new_person)
-        except InputErrors as refused:
-            messages.show(refused.errors)
-        else:
-            clear_person_picker("screening_person")
-            st.query_params.from_dict({"id": str(draft.id)})
-            st.rerun()
+    choose_what_to_screen(engine, user, number("request"))
     st.stop()
 
 try:
@@ -80,11 +41,26 @@ except ServiceError as problem:
 
 prefix = f"s{screening_id}."
 k = prefix.__add__
+DRAFT = f"screening:{screening_id}"
+REFERRAL_KEYS = [k(f"referral.{name}") for name in referrals.NewReferral.__dataclass_fields__]
+BOOKKEEPING = {k(name) for name in ("viewed", "problems", "notice", "conflict", "blank", "reload", "complete")}
+
+
+def draft_keys() -> list[str]:
+    """Every field of this screening held on screen (the section buttons and bookkeeping left out)."""
+    return [key for key in st.session_state if str(key).startswith(prefix) and key not in BOOKKEEPING
+            and not str(key).endswith((".save", ".discard"))] + [key for key in REFERRAL_KEYS
+                                                                    if key not in st.session_state]
+
+
 if k("site_id") not in st.session_state:  # widgets drawn afresh: start them, and the version, from the database
     st.session_state[k("version")] = view.screening.version
     for name, value in screening.form_values(view).items():
         st.session_state.setdefault(k(name), value)
     instrument_form.seed(prefix, view.results)
+    # What the form holds with nothing typed since the last save: a draft is kept only beyond it.
+    st.session_state[k("blank")] = {key: st.session_state.get(key) for key in draft_keys()}
+    drafts.restore(engine, user, DRAFT, draft_keys())
 if k("viewed") not in st.session_state:  # the opening of a screening is audited once per browser session
     with db.writing(engine) as session:
         screening.record_view(session, user, screening_id)
@@ -95,17 +71,22 @@ amending = view.complete
 st.text(view.person_line)  # names as typed: never markdown
 st.text(view.context_line)  # staff names and references: plain text too
 for flag in view.risk_flags:
-    st.error(f"Risk flag: {flag}. Assess the risk to self now.", icon=":material/warning:")
+    if view.screening.risk_to_self_note:  # dealt with: the risk section records the assessment
+        st.info(f"Risk flag: {flag}. Risk to self assessed in section 5 "
+                f"({codes.RiskLevel.label_of(view.screening.risk_to_self) or 'level not recorded'}).",
+                icon=":material/task_alt:")
+    else:
+        st.error(f"Risk flag: {flag}. Assess the risk to self now (section 5).", icon=":material/warning:")
 
 
 def reload() -> None:
-    """Forget what this page holds for the screening, so it is drawn again from the database."""
+    """Forget what this page holds for the screening (and the kept draft): drawn again from the database."""
+    drafts.forget(engine, user, DRAFT)
     for key in [key for key in st.session_state if str(key).startswith(prefix) and key != k("viewed")]:
         del st.session_state[key]
 
 
-if notice := st.session_state.pop(k("notice"), None):
-    st.success(notice)
+drafts.offer(engine, user, DRAFT, draft_keys())
 if k("conflict") in st.session_state:
     st.error(f"Not saved: {st.session_state[k('conflict')]}", icon=":material/sync_problem:")
     st.button("Reload the screening (discards changes not yet saved)", on_click=reload, key=k("reload"))
@@ -117,7 +98,7 @@ def save(section: str, messages: FieldMessages, data=None) -> None:
     values = {name: st.session_state.get(k(name)) for name in (kind.__dataclass_fields__ if kind else ())}
     reason = st.session_state.get(k(f"{section}.amendment_reason")) if amending else None
     try:
-        with db.writing(engine) as session:
+        with st.spinner("Saving…"), db.writing(engine) as session:
             saved = operation(session, user, screening_id, st.session_state[k("version")],
                               data or screening.section_input(section, values), amendment_reason=reason)
     except Conflict as conflict:
@@ -128,24 +109,37 @@ def save(section: str, messages: FieldMessages, data=None) -> None:
     else:
         st.session_state[k("version")] = saved.version
         problems.pop(section, None)
-        st.session_state[k("notice")] = f"{screening.SECTIONS[section]} {'amended' if amending else 'saved'}."
-        st.rerun()
+        saved_notice(section, f"{screening.SECTIONS[section]} {'amended' if amending else 'saved'}.")
 
 
-def section(number: int, name: str, draw, *, in_form: bool = True, button: str | None = None, submit=None) -> None:
-    """A numbered section: its completion problems, its fields, an amendment reason when complete, its button."""
+def saved_notice(section_name: str, message: str) -> None:
+    """Say so where the eye is: a toast, and the message under the section's own button."""
+    st.session_state[k("notice")] = (section_name, message)
+    st.toast(message, icon=":material/check_circle:")
+    st.rerun()
+
+
+def section(number: int, name: str, draw, *, button: str | None = None, submit=None) -> None:
+    """A numbered section: its completion problems, its fields, an amendment reason when complete, its button.
+
+    Not an `st.form`: each field reaches the server (and the kept draft) when it is left, so a
+    refresh or a time-out loses nothing typed in a section not yet saved.
+    """
     st.subheader(f"{number}. {screening.SECTIONS[name]}{' ✓' if view.section_saved(name) else ''}")
     for message in problems.get(name, {}).values():
         st.error(message, icon=":material/error:")
-    with st.form(k(f"{name}.form")) if in_form else st.container():
+    with st.container(border=True):
         messages = FieldMessages()
         data = draw(messages)
         if amending and submit is None:
             field(messages, f"{name}.amendment_reason", label="Reason for amendment (required to change a completed "
                   "screening)", error="amendment_reason")
         label = button or f"{'Amend' if amending else 'Save'} {screening.SECTIONS[name].lower()}"
-        if st.form_submit_button(label) if in_form else st.button(label, key=k(f"{name}.save")):
+        if st.button(label, key=k(f"{name}.save")):
             (submit or save)(name, messages, data)
+        notice = st.session_state.get(k("notice"))
+        if notice and notice[0] == name:
+            st.success(st.session_state.pop(k("notice"))[1], icon=":material/check_circle:")
 
 
 def field(messages: FieldMessages, name: str, widget="text", label=None, error=None, **options) -> None:
@@ -218,7 +212,7 @@ if view.age is not None and view.age < screening.ADULT_AGE:
 section(1, screening.PERSON_AND_CONTEXT, person_and_context)
 section(2, screening.CONSENT, consent)
 section(3, screening.VULNERABILITIES, vulnerabilities)
-section(4, screening.INSTRUMENTS, lambda messages: instrument_form.draw(prefix, messages), in_form=False)
+section(4, screening.INSTRUMENTS, lambda messages: instrument_form.draw(prefix, messages))
 section(5, screening.RISK, risk)
 section(6, screening.OUTCOME, outcome)
 
@@ -236,24 +230,28 @@ def referral(messages: FieldMessages) -> None:
     field(messages, "referral.note", label="Referral note", error="note")
 
 
-def add_referral(_name: str, messages: FieldMessages, _data) -> None:
-    values = {name: st.session_state.get(k(f"referral.{name}")) for name in referrals.NewReferral.__dataclass_fields__}
+def add_referral(name: str, messages: FieldMessages, _data) -> None:
+    values = {part: st.session_state.get(k(f"referral.{part}")) for part in referrals.NewReferral.__dataclass_fields__}
     try:
-        with db.writing(engine) as session:
-            referrals.add_referral(session, user, screening_id, referrals.NewReferral(**values))
+        with st.spinner("Adding the referral…"), db.writing(engine) as session:
+            added = referrals.add_referral(session, user, screening_id, referrals.NewReferral(**values),
+                                           submission=submission_token(DRAFT))
+            service_name = service_labels.get(added.service, added.service)
     except InputErrors as refused:
         messages.show(refused.errors)
     else:
+        submission_done(DRAFT)
         problems.pop(screening.REFERRALS, None)
         for key in [key for key in st.session_state if str(key).startswith(k("referral."))]:
             del st.session_state[key]  # a fresh form for the next referral
-        st.session_state[k("notice")] = "Referral added."
-        st.rerun()
+        saved_notice(name, f"Referral to {service_name} added.")
 
 
 section(7, screening.REFERRALS, referral, button="Add referral", submit=add_referral)
 
 st.divider()
+if (st.session_state.get(k("notice")) or ("",))[0] == "complete":  # said where the Complete button was
+    st.success(st.session_state.pop(k("notice"))[1], icon=":material/check_circle:")
 if amending:
     st.page_link("pages/6_Screening_summary.py", label="Printable summary for sharing",
                  query_params={"id": str(screening_id)}, icon=":material/print:")
@@ -265,17 +263,20 @@ if amending:
 if problems:
     st.error("Not complete yet: put right the problems listed under each section, save it, and complete again. "
              + "; ".join(f"{screening.SECTIONS[name]}: {len(found)}" for name, found in problems.items()) + ".")
+drafts.keep(engine, user, DRAFT, draft_keys(), st.session_state[k("blank")])
 if st.button("Complete screening", type="primary", key=k("complete")):
     try:
-        with db.writing(engine) as session:
+        with st.spinner("Checking every section and completing…"), db.writing(engine) as session:
             screening.complete(session, user, screening_id, st.session_state[k("version")])
     except screening.CompletionRefused as refused:
         st.session_state[k("problems")] = refused.by_section
+        st.toast("Not complete yet: see the problems listed under each section.", icon=":material/error:")
     except Conflict as conflict:
         st.session_state[k("conflict")] = str(conflict)
     except InputErrors as refused:  # completed elsewhere since this page was drawn
         st.session_state[k("conflict")] = " ".join(refused.errors.values())
     else:
         reload()
-        st.session_state[k("notice")] = "Screening completed."
+        st.session_state[k("notice")] = ("complete", "Screening completed.")
+        st.toast("Screening completed.", icon=":material/check_circle:")
     st.rerun()

@@ -17,7 +17,7 @@ from models import OnwardReferral, Person, Screening, User
 from models import validators as check
 from models.codes import AttendanceCode, CodeList, ReferralStatus, ScreeningStatus
 from models.screening import NOTE_LIMIT
-from services import audit, clock, code_lists
+from services import audit, clock, code_lists, submissions
 from services.errors import InputErrors, NotFound
 from services.permissions import Permission, require, require_team
 from services.screening import check_version, flush_or_conflict
@@ -120,10 +120,16 @@ def _note(errors: dict[str, str], note: str | None) -> str | None:
         return None
 
 
-def add_referral(session: Session, user: User, screening_id: int, data: NewReferral) -> OnwardReferral:
-    """Record an onward referral made at (or after) a screening."""
+def add_referral(session: Session, user: User, screening_id: int, data: NewReferral, *,
+                 submission: str | None = None) -> OnwardReferral:
+    """Record an onward referral made at (or after) a screening.
+
+    A second call with the same `submission` token returns the referral the first one recorded.
+    """
     require(user, Permission.REFER)
     screening = _screening(session, user, screening_id)
+    if (earlier := submissions.claim(session, user, submission, "onward_referral")) is not None:
+        return session.get(OnwardReferral, earlier)
     errors: dict[str, str] = {}
     if not data.service:
         errors["service"] = "Choose the service referred to."
@@ -150,6 +156,7 @@ def add_referral(session: Session, user: User, screening_id: int, data: NewRefer
     )
     session.add(referral)
     session.flush()
+    submissions.fulfil(session, submission, referral.id)
     audit.record(session, user, "create_onward_referral", entity="onward_referral", entity_id=referral.id,
                  detail=f"screening {screening.id}")
     return referral

@@ -48,9 +48,9 @@ from models.codes import (
     ScreeningStatus,
 )
 from models.screening import NOTE_LIMIT, RECOMMENDATION_LIMIT
-from services import audit, clock, code_lists, instruments, people
-from services.errors import Conflict, InputErrors, NotFound
-from services.permissions import Permission, has_permission, require, require_team
+from services import audit, clock, code_lists, instruments, people, submissions
+from services.errors import Conflict, InputErrors
+from services.permissions import Permission, has_permission, require, require_team_record
 
 ADULT_AGE = 18
 SHARED_WITH_LIMIT = 200
@@ -253,10 +253,7 @@ class CompletionRefused(InputErrors):
 def start_from_request(session: Session, user: User, request_id: int) -> Screening:
     """A draft for the request's person; the request's existing draft when there is one."""
     require(user, Permission.SCREEN)
-    request = session.get(Request, request_id)
-    if request is None:
-        raise NotFound("No such request.")
-    require_team(user, request.team_id, entity="request", entity_id=request.id)
+    request = require_team_record(user, session.get(Request, request_id), entity="request", entity_id=request_id)
     if request.person_id is None:
         raise InputErrors({"person": "This request has no person recorded. Add the person to the request "
                                      "before screening them."})
@@ -272,10 +269,7 @@ def start_from_request(session: Session, user: User, request_id: int) -> Screeni
 def start_for_person(session: Session, user: User, person_id: int) -> Screening:
     """A draft for a person found by search; the user's own draft for them when there is one."""
     require(user, Permission.SCREEN)
-    person = session.get(Person, person_id)
-    if person is None:
-        raise NotFound("No such person.")
-    require_team(user, person.team_id, entity="person", entity_id=person.id)
+    person = require_team_record(user, session.get(Person, person_id), entity="person", entity_id=person_id)
     existing = session.exec(
         sqlmodel_select(Screening).where(
             Screening.person_id == person.id, Screening.practitioner_id == user.id,
@@ -289,12 +283,18 @@ def start_for_person(session: Session, user: User, person_id: int) -> Screening:
 
 def start_for_new_person(
     session: Session, user: User, new: people.NewPerson, *, confirm_not_duplicate: bool = False,
+    submission: str | None = None,
 ) -> Screening:
     """Record a new person (refusing bad values and unconfirmed likely duplicates) and start their draft,
-    in one transaction: either both exist afterwards or neither does."""
+    in one transaction: either both exist afterwards or neither does. A second call with the same
+    `submission` token opens the draft the first one started, recording nobody again."""
     require(user, Permission.SCREEN)
+    if (earlier := submissions.claim(session, user, submission, "screening")) is not None:
+        return session.get(Screening, earlier)
     person = people.create_person(session, user, new, confirm_not_duplicate=confirm_not_duplicate)
-    return _new_draft(session, user, person.id, None, None)
+    draft = _new_draft(session, user, person.id, None, None)
+    submissions.fulfil(session, submission, draft.id)
+    return draft
 
 
 def _new_draft(session: Session, user: User, person_id: int, request_id: int | None, site_id: int | None) -> Screening:
@@ -313,11 +313,9 @@ def _new_draft(session: Session, user: User, person_id: int, request_id: int | N
 
 
 def _load(session: Session, user: User, screening_id: int) -> Screening:
-    screening = session.get(Screening, screening_id)
-    if screening is None:
-        raise NotFound("No such screening.")
-    require_team(user, screening.team_id, entity="screening", entity_id=screening.id)
-    return screening
+    # A missing id and another team's read the same and are audited the same (services/permissions.py).
+    return require_team_record(user, session.get(Screening, screening_id), entity="screening",
+                               entity_id=screening_id)
 
 
 def get_screening(session: Session, user: User, screening_id: int) -> ScreeningView:
@@ -352,7 +350,7 @@ def _view(session: Session, screening: Screening) -> ScreeningView:
         results=results,
         referrals=referrals,
         amendments=_amendments(session, screening.id),
-        age=age_at_screening(person, screening.screened_at),
+        age=age_at_screening(person, screening.screened_at or clock.now()),  # undated: the form starts at now
         risk_flags=risk_flags(results),
     )
 

@@ -48,7 +48,8 @@ def test_a_screening_starts_from_the_request_link(app_test, sqlite_engine, sqlit
     request = make_request(sqlite_engine, sqlite_staff, person)
     test = app_test(PAGE, sqlite_staff.practitioner, {"request": str(request.id)}).run()
     assert not test.exception
-    test = click(test, "Start (or continue) the screening for this request")
+    test = click(test, f"Start the screening for {request.reference} · Siôn O'Brien · received "
+                       f"{clock.format_datetime(request.received_at)}")
     assert not test.exception, test.exception
     with db.reading(sqlite_engine) as session:
         draft = session.exec(select(Screening)).one()
@@ -62,7 +63,8 @@ def test_without_an_id_the_page_offers_requests_waiting_for_screening(app_test, 
     request = make_request(sqlite_engine, sqlite_staff, person)
     test = app_test(PAGE, sqlite_staff.practitioner).run()
     test.selectbox[0].select(request.id)
-    test = click(test.run(), "Start screening")
+    test = click(test.run(), f"Start the screening for {request.reference} · Ann Waiting · received "
+                             f"{clock.format_datetime(request.received_at)}")
     assert not test.exception
     assert stored(sqlite_engine, 1).request_id == request.id
 
@@ -177,7 +179,7 @@ def test_instruments_are_scored_live_and_saved_with_every_answer(app_test, sqlit
     test = test.run()
     shown = " ".join(info.value for info in test.info)
     assert "PHQ-9: total 17 of 27 — moderately severe." in shown
-    assert any(instruments.FLAG_SELF_HARM.capitalize() in warning.value for warning in test.warning)
+    assert any(warning.value == "Self-harm thoughts (PHQ-9 item 9)" for warning in test.warning)
     test.radio(key=f"{key}auditc.item1").set_value(2)
     test.radio(key=f"{key}auditc.item2").set_value(1)
     test = test.run()
@@ -277,7 +279,7 @@ def test_a_referral_is_added_and_one_dated_before_the_screening_refused(app_test
     test.date_input(key=key + "referral.referred_on").set_value(stored(sqlite_engine, draft_id).screened_at.astimezone(
         clock.LONDON).date())
     test = click(test, "Add referral")
-    assert "Referral added." in texts(test)
+    assert "Referral to Housing added." in texts(test)
     with db.reading(sqlite_engine) as session:
         assert [row.service for row in session.exec(select(OnwardReferral))] == ["housing"]
     assert list(test.dataframe[0].value["Service"]) == ["Housing"]
@@ -453,3 +455,64 @@ def test_people_page_finds_a_person_and_another_team_sees_nothing(app_test, sqli
     assert "Name: Siôn O'Brien" in texts(test)
     test = app_test(PEOPLE, sqlite_staff.other_team_practitioner, {"id": str(person.id)}).run()
     assert errors(test) == ["No such record in your team."] and not test.dataframe
+
+
+# --- Nothing typed is lost; feedback where the eye is; flags that say when they are dealt with ------
+
+
+def test_typing_in_an_unsaved_section_survives_a_new_browser_session(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.text_area(key=f"s{draft.id}.capacity_reason").input("Drowsy; reassess at 14:00 <script>x</script>").run()
+    test.text_area(key=f"s{draft.id}.risk_to_self_note").input("Said he would hurt himself").run()
+    again = opened(app_test, sqlite_staff.practitioner, draft.id)  # a refresh, or signing in after a time-out
+    assert again.text_area(key=f"s{draft.id}.capacity_reason").value == "Drowsy; reassess at 14:00 <script>x</script>"
+    assert again.text_area(key=f"s{draft.id}.risk_to_self_note").value == "Said he would hurt himself"
+    assert any("Put back what you typed" in info.value for info in again.info)
+    colleague = opened(app_test, sqlite_staff.second_practitioner, draft.id)
+    assert not colleague.text_area(key=f"s{draft.id}.capacity_reason").value  # typing is its author's alone
+
+
+def test_a_saved_section_says_so_under_its_own_button(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    test.multiselect(key=f"s{draft.id}.vulnerabilities").set_value(["mental_health"]).run()
+    test = click(test, "Save vulnerabilities")
+    assert [success.value for success in test.success] == ["Vulnerabilities saved."]
+    assert test.toast[0].value == "Vulnerabilities saved."  # its place on the screen is checked in Chromium
+
+
+def test_age_at_screening_shows_from_the_start(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff, born=date(2010, 1, 1))  # not yet dated: the form starts at today
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    assert "age at screening not known" not in texts(test)
+    assert f"age at screening {clock.today_in_london().year - 2010}" in texts(test)
+
+
+def test_the_risk_banner_turns_into_a_note_once_the_risk_to_self_is_assessed(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    answers = {f"item{number}": 0 for number in range(1, 10)} | {"item9": 1}
+    save(sqlite_engine, sqlite_staff, draft.id, screening.save_instruments, screening.Instruments(
+        scored={instruments.PHQ9.code: screening.InstrumentAnswers(answers=answers)}))
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    assert any("Assess the risk to self now" in error.value for error in test.error)
+    save(sqlite_engine, sqlite_staff, draft.id, screening.save_risk,
+         Risk("medium", "Thoughts, no plan; custody informed", "low", None, "low", None))
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    assert not any("Assess the risk to self now" in error.value for error in test.error)
+    assert any("Risk to self assessed in section 5 (Medium)" in info.value for info in test.info)
+
+
+def test_complete_full_audit_is_settled_once_the_full_audit_is_answered(app_test, sqlite_engine, sqlite_staff):
+    draft = start(sqlite_engine, sqlite_staff)
+    test = opened(app_test, sqlite_staff.practitioner, draft.id)
+    for item in ("item1", "item2", "item3"):
+        test.radio(key=f"s{draft.id}.{instruments.AUDIT_C.code}.{item}").set_value(2)
+    test.run()
+    assert any("Complete full AUDIT" in warning.value for warning in test.warning)
+    for item in instruments.AUDIT.items[3:]:
+        test.radio(key=f"s{draft.id}.{instruments.AUDIT.code}.{item.key}").set_value(0)
+    test.run()
+    assert not any("Complete full AUDIT" in warning.value for warning in test.warning)
+    assert any("Complete full AUDIT (AUDIT-C total 5 or more): done below (AUDIT total 6" in caption.value
+               for caption in test.caption)

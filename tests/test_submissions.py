@@ -92,3 +92,24 @@ def test_claim_without_a_token_claims_nothing(engine, staff):
     with db.writing(engine) as session:
         assert submissions.claim(session, staff.practitioner, None, "request") is None
     assert count(engine, Submission) == 0
+
+
+def test_a_second_add_referral_press_returns_the_first_referral(engine, staff):
+    from models import OnwardReferral
+    from services import referrals
+    from services.referrals import NewReferral
+    from tests.test_referrals import dated_draft
+    from tests.test_screening import an_hour_ago
+
+    draft = dated_draft(engine, staff)
+    token = uuid.uuid4().hex
+    presses = []
+    for _press in range(2):
+        with db.writing(engine) as session:
+            presses.append(referrals.add_referral(session, staff.practitioner, draft.id,
+                                                  NewReferral("housing", an_hour_ago()[0]), submission=token).id)
+    assert presses[0] == presses[1] and count(engine, OnwardReferral) == 1
+    with db.reading(engine) as session:
+        audited = session.exec(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "create_onward_referral")).one()
+    assert audited == 1

@@ -14,9 +14,16 @@ def plain(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def sentence(text: str) -> str:
+    """The text with its first letter a capital and nothing else changed (str.capitalize() would
+    turn "complete full AUDIT" into "Complete full audit", and MAPPA into Mappa)."""
+    return text[:1].upper() + text[1:]
+
+
 def plural(count: int, one: str, many: str) -> str:
     """'1 request matches', '2 requests match': the count with the words that agree with it."""
     return f"{count:,} {one if count == 1 else many}"
 
 
-__all__ = ["RAG_SYMBOLS", "plain", "plural", "format_date", "format_datetime", "format_duration", "format_time"]
+__all__ = ["RAG_SYMBOLS", "plain", "plural", "sentence", "format_date", "format_datetime", "format_duration",
+           "format_time"]

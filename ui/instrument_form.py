@@ -13,6 +13,7 @@ import streamlit as st
 from models import InstrumentResult
 from services import instruments, screening
 from services.instruments import AUDIT, AUDIT_C, BJMHS, GAD7, PHQ9, PROPRIETARY_RESULTS, Instrument
+from ui.format import sentence
 from ui.forms import FieldMessages
 
 SCORED = (PHQ9, GAD7, AUDIT_C, BJMHS)
@@ -81,7 +82,9 @@ def _status(score: instruments.Score | None) -> str:
     return f"total {score.total} — {score.band}"
 
 
-def _show_score(score: instruments.Score | None, instrument: Instrument) -> None:
+def _show_score(score: instruments.Score | None, instrument: Instrument,
+                settled: Mapping[str, str] | None = None) -> None:
+    """The live score and its flags; a flag already acted on (`settled`: flag → what was done) says so instead."""
     if score is None or score.answered == 0:
         st.caption("Scored as you answer.")
         return
@@ -93,7 +96,10 @@ def _show_score(score: instruments.Score | None, instrument: Instrument) -> None
                 "A draft may be saved part-answered; to complete the screening, answer every question or mark "
                 "it not completed with a reason.")
     for flag in score.flags:
-        st.warning(flag.capitalize(), icon=":material/flag:")
+        if flag in (settled or {}):
+            st.caption(f"{sentence(flag)}: {settled[flag]}")
+        else:
+            st.warning(sentence(flag), icon=":material/flag:")
 
 
 def _questions(prefix: str, instrument: Instrument, items, messages: FieldMessages) -> None:
@@ -120,7 +126,7 @@ def draw(prefix: str, messages: FieldMessages) -> screening.Instruments:
             st.caption(instrument.preamble)
             _questions(prefix, instrument, instrument.items, messages)
             messages.under(instrument.code)
-            _show_score(score, instrument)
+            _show_score(score, instrument, _settled(instrument, data, scores))
             if instrument is AUDIT_C:
                 _full_audit(prefix, data, scores, messages)
     st.markdown("**Proprietary tools** — record the result only; their questions are not reproduced here.")
@@ -129,6 +135,18 @@ def draw(prefix: str, messages: FieldMessages) -> screening.Instruments:
                      placeholder="Not used")
         messages.under(code)
     return data
+
+
+def _settled(instrument: Instrument, data: screening.Instruments, scores) -> dict[str, str]:
+    """AUDIT-C's "complete full AUDIT" flag is settled once the full AUDIT is answered or marked not completed."""
+    if instrument is not AUDIT_C:
+        return {}
+    audit = scores.get(AUDIT.code)
+    if audit is not None and audit.complete:
+        return {instruments.FLAG_FULL_AUDIT: f"done below (AUDIT total {audit.total} — {audit.band})"}
+    if data.scored[AUDIT.code].not_completed:
+        return {instruments.FLAG_FULL_AUDIT: "marked not completed below, with its reason"}
+    return {}
 
 
 def _full_audit(prefix: str, data: screening.Instruments, scores, messages: FieldMessages) -> None:
