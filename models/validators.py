@@ -17,6 +17,7 @@ AGE_OF_CRIMINAL_RESPONSIBILITY = 10
 EARLIEST_DATE_OF_BIRTH = date(1900, 1, 1)
 NAME_LIMIT = 100
 EMAIL_LIMIT = 254
+USERNAME_LIMIT = 64
 PHONE_LIMIT = 30
 PHONE_MINIMUM_DIGITS = 10
 PHONE_MAXIMUM_DIGITS = 15
@@ -120,6 +121,23 @@ def person_name(text: str | None, field: str, limit: int = NAME_LIMIT, required:
     re-normalised, so "Siôn" comes back exactly as typed. A name must be on one line.
     """
     return _checked_text(text, field, limit, required, _FORBIDDEN_ON_ONE_LINE)
+
+
+def username(text: str | None, field: str = "username", limit: int = USERNAME_LIMIT) -> str:
+    """A sign-in name: one word of visible characters (letters of any script, digits, ``.``, ``-``,
+    ``_``, ``@``…), without its outer whitespace. Spaces and invisible characters (control and
+    formatting characters such as a right-to-left override) are refused: two usernames that look the
+    same on the Users page or in the audit log must be the same username."""
+    value = _checked_text(text, field, limit, True, _FORBIDDEN_ON_ONE_LINE)
+    for position, character in enumerate(value, start=1):
+        if character.isspace() or not character.isprintable():
+            shown = "a space" if character.isspace() and character.isprintable() else _describe(character)
+            raise FieldError(
+                field,
+                f"{_label(field)} contains {shown} at character {position:,}; a username is one word "
+                "with no spaces or hidden characters, such as jo.bloggs.",
+            )
+    return value
 
 
 # NHS number ---------------------------------------------------------------------------------

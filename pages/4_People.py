@@ -13,18 +13,18 @@ from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.opening import opening
 from ui.person_picker import clear_person_picker, person_picker
+from ui.record_id import record_id_from_query
 
 user = require(Permission.VIEW_PEOPLE, title="People")
 engine = app_engine()
 st.title("People")
-value = st.query_params.get("id", "")
-person_id = int(value) if value.isascii() and value.isdigit() else None
+person_id = record_id_from_query("id")
 
 if person_id is None:
     messages = FieldMessages()
     choice = person_picker(engine, user, messages, key="people", question="Find or record a person",
-                           allow_nobody=False)
-    if choice.person_id is not None and st.button("Open their record", type="primary"):
+                           allow_nobody=False, use_label="Open their record")
+    if choice.person_id is not None:  # one click on a search result opens the record
         clear_person_picker("people")
         st.query_params.from_dict({"id": str(choice.person_id)})
         st.rerun()
@@ -92,10 +92,13 @@ for row in record.screenings:
 
 st.subheader("Scores over time")
 if record.scores:
-    points = [{"Screened": clock.to_london(point.screened_at).replace(tzinfo=None), "Instrument": point.instrument,
-               "Total": point.total, "Band": point.band} for point in record.scores]
+    # London wall-clock time as ISO text, read back by Vega as local time: raw datetimes in inline
+    # values reached the browser as objects Vega could not place, and the chart drew nothing.
+    points = [{"Screened": clock.to_london(point.screened_at).replace(tzinfo=None).isoformat(timespec="minutes"),
+               "Instrument": point.instrument, "Total": point.total, "Band": point.band} for point in record.scores]
     st.altair_chart(alt.Chart(alt.Data(values=points)).mark_line(point=True).encode(
-        x=alt.X("Screened:T", title="Screened (London time)"), y=alt.Y("Total:Q"), color="Instrument:N",
+        x=alt.X("Screened:T", title="Screened (London time)", axis=alt.Axis(format="%d/%m/%Y")),
+        y=alt.Y("Total:Q"), color="Instrument:N",
         tooltip=["Instrument:N", "Total:Q", "Band:N", alt.Tooltip("Screened:T", format="%d/%m/%Y %H:%M")]))
     st.caption("Totals of fully answered instruments at completed screenings; each instrument has its own range "
                "(PHQ-9 0–27, GAD-7 0–21, AUDIT-C 0–12, AUDIT 0–40).")

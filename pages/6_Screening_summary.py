@@ -6,6 +6,7 @@ from services import clock, db, screening
 from services.errors import ServiceError
 from services.permissions import Permission
 from ui.guard import app_engine, require
+from ui.record_id import record_id_from_query
 
 MARKING = "OFFICIAL-SENSITIVE — contains personal data"
 PRINT_STYLE = """<style>
@@ -18,13 +19,13 @@ PRINT_STYLE = """<style>
 
 user = require(Permission.SCREEN, title="Screening summary")
 engine = app_engine()
-value = st.query_params.get("id", "")
-if not (value.isascii() and value.isdigit()):
-    st.error("Open the summary from a completed screening.")
+screening_id = record_id_from_query("id")
+if screening_id is None:
+    st.info("Open the summary from a completed screening.")
     st.stop()
 try:
     with db.writing(engine) as session:  # opening the summary is audited
-        summary = screening.sharing_summary(session, user, int(value))
+        summary = screening.sharing_summary(session, user, screening_id)
 except ServiceError as problem:
     st.error(str(problem))
     st.stop()

@@ -1,4 +1,14 @@
-"""Staff accounts: sign-in with lockout, sessions, and administration of users."""
+"""Staff accounts: sign-in with lockout, sessions, changing one's own password, and administration
+of users (create, rename, disable, role, password reset, export permission).
+
+Rules:
+- every name and username is checked by the same validators as any other typed text
+  (`models/validators.py`): control characters and over-long values are refused, nothing written;
+- changing a password (one's own, or a reset by an administrator) and disabling an account move
+  the account's `session_epoch` on, which ends every other signed-in session at its next click;
+- export is a permission of its own (`services/permissions.py`): an administrator grants or
+  withdraws it per person here, never for their own account.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -6,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, func, select
 
 from models import Team, User
+from models import validators as check
 from models.codes import Role
 from services import audit, clock, db, passwords, settings
 from services.errors import InputErrors, NotFound, SignInRefused
@@ -15,7 +26,7 @@ MAX_FAILED_SIGN_INS = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
 SIGN_IN_REFUSED = "Username or password is not right, or the account cannot sign in now."
-USERNAME_LIMIT = 64
+USERNAME_LIMIT = check.USERNAME_LIMIT
 
 
 class UnknownRoleInDatabase(RuntimeError):
@@ -123,7 +134,7 @@ def sso_identity_is_recent(session: Session, authenticated_at: datetime | None) 
     return clock.now() - authenticated_at <= idle_limit
 
 
-def _count_failure(session: Session, user: User, now: datetime) -> None:
+def _count_failure(session: Session, user: User, now: datetime, action: str = "sign_in") -> None:
     window_started = user.first_failed_sign_in_at
     if window_started is None or now - window_started > FAILURE_WINDOW:
         user.first_failed_sign_in_at = now
@@ -131,7 +142,7 @@ def _count_failure(session: Session, user: User, now: datetime) -> None:
     else:
         user.failed_sign_ins += 1
     detail = "inactive account" if not user.active else "wrong password"
-    audit.record(session, user, "sign_in", entity="user", entity_id=user.id, outcome=audit.FAILURE,
+    audit.record(session, user, action, entity="user", entity_id=user.id, outcome=audit.FAILURE,
                  detail=detail)
     if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
         user.locked_until = now + LOCKOUT
@@ -173,11 +184,30 @@ def check_roles(session: Session) -> None:
         )
 
 
-def change_own_password(session: Session, user: User, current_password: str, new_password: str) -> None:
+class _WrongCurrentPassword(InputErrors):
+    keeps_changes = True  # the counted failure (and any lockout) commits though the change is refused
+
+
+def change_own_password(session: Session, user: User, current_password: str, new_password: str) -> SignedIn:
+    """Change the signed-in user's own password; returns their new sign-in.
+
+    The current password is required, and a wrong one counts towards the lockout as a failed
+    sign-in does (a stolen session cannot guess it without limit). The session epoch moves on, so
+    every other session of the account ends at its next click; the caller keeps this one with the
+    returned `SignedIn`, or signs in again.
+    """
     db.require_writing(session)
     fresh = session.get(User, user.id)
+    now = clock.now()
+    if fresh.password_hash is None:
+        raise InputErrors({"current_password": "Your account signs in through your organisation; change your "
+                                               "password there."})
+    if fresh.locked_until and fresh.locked_until > now:
+        raise InputErrors({"current_password": "Too many wrong passwords. Try again after "
+                                               f"{clock.format_time(fresh.locked_until)}."})
     if not passwords.verify_password(fresh.password_hash, current_password):
-        raise InputErrors({"current_password": "Current password is not right."})
+        _count_failure(session, fresh, now, action="change_password")
+        raise _WrongCurrentPassword({"current_password": "Current password is not right."})
     if current_password == new_password:
         raise InputErrors({"new_password": "New password must differ from the current one."})
     problem = passwords.policy_problem(new_password, fresh.username)
@@ -185,10 +215,15 @@ def change_own_password(session: Session, user: User, current_password: str, new
         raise InputErrors({"new_password": problem})
     fresh.password_hash = passwords.hash_password(new_password)
     fresh.must_change_password = False
-    fresh.updated_at = clock.now()
+    fresh.failed_sign_ins = 0
+    fresh.first_failed_sign_in_at = None
+    fresh.session_epoch += 1  # ends the account's other sessions at their next interaction
+    fresh.updated_at = now
     fresh.updated_by_id = fresh.id
     session.add(fresh)
-    audit.record(session, fresh, "change_password", entity="user", entity_id=fresh.id)
+    audit.record(session, fresh, "change_password", entity="user", entity_id=fresh.id,
+                 detail="other sessions ended")
+    return SignedIn(user_id=fresh.id, session_epoch=fresh.session_epoch)
 
 
 # --- Administration of users ----------------------------------------------------------------
@@ -204,17 +239,22 @@ class NewUser:
     email: str | None = None
 
 
+def _checked(errors: dict[str, str], validator, *args):
+    """The validator's value, or None with its message put in `errors` under its field."""
+    try:
+        return validator(*args)
+    except check.FieldError as refused:
+        errors[refused.field] = refused.message
+        return None
+
+
 def _validate_new_user(session: Session, new: NewUser) -> dict[str, str]:
     errors: dict[str, str] = {}
-    username = new.username.strip()
-    if not username:
-        errors["username"] = "Enter a username."
-    elif len(username) > USERNAME_LIMIT:
-        errors["username"] = f"Username must be at most {USERNAME_LIMIT} characters."
-    elif _find_by_username(session, username):
+    username = _checked(errors, check.username, new.username, "username")
+    if username and _find_by_username(session, username):
         errors["username"] = f"The username {username!r} is taken; choose another."
-    if not new.full_name.strip():
-        errors["full_name"] = "Enter the person's full name."
+    _checked(errors, check.person_name, new.full_name, "full_name")
+    email = _checked(errors, check.email, new.email, "email")
     if new.role not in Role.choices():
         errors["role"] = "Choose a role."
     if session.get(Team, new.team_id) is None:
@@ -223,10 +263,10 @@ def _validate_new_user(session: Session, new: NewUser) -> dict[str, str]:
         pass  # signs in through the organisation's identity provider; no password to guess
     elif not new.temporary_password:
         errors["temporary_password"] = "Enter a temporary password, or an e-mail for single sign-on only."  # noqa: S105
-    elif problem := passwords.policy_problem(new.temporary_password, username):
+    elif problem := passwords.policy_problem(new.temporary_password, username or new.username):
         errors["temporary_password"] = problem
-    if new.email:
-        taken = session.exec(select(User.id).where(func.lower(User.email) == new.email.strip().lower())).first()
+    if email:
+        taken = session.exec(select(User.id).where(func.lower(User.email) == email.lower())).first()
         if taken:
             errors["email"] = "Another account already uses this e-mail address."
     return errors
@@ -245,9 +285,9 @@ def create_user(session: Session, acting: User | None, new: NewUser, *, must_cha
     if errors:
         raise InputErrors(errors)
     user = User(
-        username=new.username.strip(),
-        full_name=new.full_name.strip(),
-        email=new.email.strip() if new.email else None,
+        username=check.username(new.username),
+        full_name=check.person_name(new.full_name, "full_name"),
+        email=check.email(new.email),
         role=new.role,
         team_id=new.team_id,
         password_hash=None if _single_sign_on_only(new) else passwords.hash_password(new.temporary_password),
@@ -313,6 +353,83 @@ def reset_password(session: Session, acting: User, user_id: int, temporary_passw
     _touch(user, acting)
     session.add(user)
     audit.record(session, acting, "reset_password", entity="user", entity_id=user.id)
+    return user
+
+
+def rename_user(session: Session, acting: User, user_id: int, full_name: str, username: str) -> User:
+    """Change an account's full name and sign-in username (checked as when it was created).
+
+    The audit trail keeps each row's username as it was, so it still reads after a rename.
+    """
+    db.require_writing(session)
+    user = _managed_user(session, acting, user_id)
+    errors: dict[str, str] = {}
+    new_name = _checked(errors, check.person_name, full_name, "full_name")
+    new_username = _checked(errors, check.username, username, "username")
+    if new_username:
+        holder = _find_by_username(session, new_username)
+        if holder is not None and holder.id != user.id:
+            errors["username"] = f"The username {new_username!r} is taken; choose another."
+    if errors:
+        raise InputErrors(errors)
+    changed = [what for what, before, after in (("full name", user.full_name, new_name),
+                                                ("username", user.username, new_username)) if before != after]
+    if not changed:
+        return user
+    detail = f"username {user.username} → {new_username}" if "username" in changed else "full name"
+    user.full_name, user.username = new_name, new_username
+    _touch(user, acting)
+    session.add(user)
+    audit.record(session, acting, "rename_user", entity="user", entity_id=user.id,
+                 detail=detail if len(changed) == 1 else f"full name; {detail}")
+    return user
+
+
+EXPORT_CHOICES: dict[bool | None, str] = {
+    None: "As the role allows (team leads may, practitioners and administrators may not)",
+    True: "May export",
+    False: "May not export",
+}
+
+
+def set_export_permission(session: Session, acting: User, user_id: int, can_export: bool | None) -> User:
+    """Grant (True) or withdraw (False) export for one account, or leave it to the role (None).
+
+    Export writes people's names, dates of birth and risk into a file that leaves the app, so it is
+    a permission of its own, off by default for administrators. An administrator may not change
+    their own: another administrator decides (or `manage.py set-export` at the server).
+    """
+    db.require_writing(session)
+    user = _managed_user(session, acting, user_id)
+    if can_export not in EXPORT_CHOICES:
+        raise InputErrors({"can_export": "Choose whether they may export."})
+    if user.id == acting.id:
+        raise InputErrors({"can_export": "Another administrator must change your own export permission."})
+    if user.can_export == can_export:
+        return user
+    previous, user.can_export = user.can_export, can_export
+    _touch(user, acting)
+    session.add(user)
+    audit.record(session, acting, "change_export_permission", entity="user", entity_id=user.id,
+                 detail=f"export: {_export_words(previous)} → {_export_words(can_export)}")
+    return user
+
+
+def _export_words(can_export: bool | None) -> str:
+    return {None: "as the role allows", True: "allowed", False: "not allowed"}[can_export]
+
+
+def set_export_from_the_command_line(session: Session, username: str, can_export: bool | None) -> User:
+    """`manage.py set-export`: for the first administrator, whom no other administrator can grant."""
+    db.require_writing(session)
+    user = _find_by_username(session, username)
+    if user is None:
+        raise NotFound(f"No account has the username {username!r}.")
+    previous, user.can_export = user.can_export, can_export
+    user.updated_at = clock.now()
+    session.add(user)
+    audit.record(session, None, "change_export_permission", entity="user", entity_id=user.id,
+                 detail=f"export: {_export_words(previous)} → {_export_words(can_export)}", username="manage.py")
     return user
 
 

@@ -38,9 +38,9 @@ from models.validators import (
     require_minimum_age,
 )
 from services import audit, clock, db
-from services.errors import InputErrors, NotFound
+from services.errors import InputErrors
 from services.matching import name_key, names_similar, search_tokens
-from services.permissions import Permission, require, require_team
+from services.permissions import Permission, require, require_team_record
 
 SEARCH_LIMIT = 20
 # Rows fetched per indexed lookup before ranking; a name prefix of two letters can match
@@ -427,11 +427,8 @@ def create_person(
 def person_in_team(session: Session, user: User, person_id: int) -> Person:
     """The person, when they belong to the user's team; no audit (use view_person to show details)."""
     require(user, Permission.VIEW_PEOPLE)
-    person = session.get(Person, person_id)
-    if person is None:
-        raise NotFound("No such person.")
-    require_team(user, person.team_id, entity="person", entity_id=person.id)
-    return person
+    # A missing id and another team's read the same and are audited the same (services/permissions.py).
+    return require_team_record(user, session.get(Person, person_id), entity="person", entity_id=person_id)
 
 
 def view_person(session: Session, user: User, person_id: int) -> Person:

@@ -1,6 +1,14 @@
 """Who may do what: the one table that says so, checked in services on every call.
 
 Hiding a page is convenience; these checks are the security.
+
+- Export is a permission of its own. Team leads have it by their role; practitioners and
+  administrators do not, and an administrator grants or withdraws it per person (`User.can_export`,
+  `services/accounts.py: set_export_permission`). Administrators cannot open a person's record, so
+  export would otherwise let them take every screening's names and risk out of the app.
+- A record that does not exist and a record of another team get the same answer ("No such record
+  in your team.") and the same denied audit row naming the id asked for (`require_team_record`):
+  the answer to a guessed id says nothing about whether another team has that record.
 """
 
 import logging
@@ -64,7 +72,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {
             Permission.VIEW_HOME,
             Permission.VIEW_CASELOAD,
-            Permission.EXPORT,
+            # Not EXPORT: granted per person (User.can_export), see the module's docstring.
             Permission.MANAGE_USERS,
             Permission.MANAGE_SERVICE,
             Permission.VIEW_AUDIT,
@@ -97,10 +105,30 @@ def require(user: User | None, permission: Permission) -> User:
     return user
 
 
+NO_SUCH_RECORD = "No such record in your team."
+
+
+class NoSuchRecord(PermissionDenied):
+    """A record that is not there, or is another team's: one answer, one denied audit row.
+
+    A PermissionDenied in both cases (so `services.db` audits it as denied), never a NotFound: a
+    caller that told the two apart would give the difference away again.
+    """
+
+
+def require_team_record(user: User, record, *, entity: str, entity_id: int | None):
+    """Return `record` when it exists and belongs to the user's team; otherwise refuse alike.
+
+    `entity_id` is the id that was asked for, so the audit row names it even for a missing record.
+    """
+    if record is None or user.team_id != record.team_id:
+        log.warning("denied %s %s (missing or another team's) to %s", entity, entity_id, user.username)
+        raise NoSuchRecord(NO_SUCH_RECORD).with_context(user, f"view_{entity}", entity, entity_id)
+    return record
+
+
 def require_team(user: User, team_id: int, *, entity: str, entity_id: int | None) -> None:
     """Practitioners and team leads see their own team's records only."""
     if user.team_id != team_id:
         log.warning("denied %s %s of another team to %s", entity, entity_id, user.username)
-        raise PermissionDenied("No such record in your team.").with_context(
-            user, f"view_{entity}", entity, entity_id
-        )
+        raise NoSuchRecord(NO_SUCH_RECORD).with_context(user, f"view_{entity}", entity, entity_id)

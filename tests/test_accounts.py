@@ -7,7 +7,7 @@ from sqlmodel import func, select
 
 from models import AuditEvent, User
 from models.codes import Role
-from services import accounts, clock, db, permissions
+from services import accounts, clock, db, passwords, permissions
 from services.accounts import NewUser, SignedIn
 from services.errors import InputErrors, PermissionDenied, SignInRefused
 from services.permissions import Permission
@@ -114,12 +114,12 @@ def test_a_hundred_byte_unicode_password_works(engine, staff):
 @pytest.mark.parametrize(
     ("username", "password", "field", "message"),
     [
-        ("", PASSWORD, "username", "Enter a username"),
+        ("", PASSWORD, "username", "Username is required"),
         ("practitioner", PASSWORD, "username", "is taken"),
         ("PRACTITIONER", PASSWORD, "username", "is taken"),
-        ("newperson", "short", "temporary_password", "at least 8"),
-        ("newperson", "password123", "temporary_password", "most common"),
-        ("newperson", "Password1", "temporary_password", "most common"),
+        ("newperson", "short", "temporary_password", "at least 12"),
+        ("newperson", "password123", "temporary_password", "at least 12"),
+        ("newperson", "Password123456", "temporary_password", "most common"),
     ],
 )
 def test_bad_new_users_are_refused_and_nothing_is_written(engine, staff, username, password, field, message):
@@ -129,6 +129,142 @@ def test_bad_new_users_are_refused_and_nothing_is_written(engine, staff, usernam
                              NewUser(username, "New Person", Role.PRACTITIONER, staff.team.id, password))
     assert message in refused.value.errors[field]
     assert _count(engine, User) == before
+
+
+# --- The password policy (ASVS level 2) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("aaaaaaaa", "at least 12 characters; it has 8"),
+        (" " * 8, "at least 12 characters; it has 8"),
+        ("liaison1", "at least 12 characters; it has 8"),
+        ("eleven char", "at least 12 characters; it has 11"),
+        (" " * 12, "one character repeated"),
+        ("a" * 12, "one character repeated"),
+        ("ññññññññññññ", "one character repeated"),
+        ("qwertyuiop123", "most common"),  # a listed password with digits added
+        ("Password 2026!", "most common"),
+        ("1q2w3e4r5t6y", "most common"),
+        ("Liaison and Diversion 2026", "the service's name"),
+        ("my diversion passphrase", "the service's name"),
+        ("the LD Hub is where I work", "the service's name"),
+        ("newstarter was here", "must not contain the username"),
+        ("I am New Starter ok", "must not contain the username"),
+        ("x" * 129, "at most 128 characters; it has 129"),
+    ],
+)
+def test_weak_passwords_are_refused_with_a_reason(password, says):
+    assert says in passwords.policy_problem(password, "newstarter")
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["twelve chars", "correct horse battery staple", "x" * 127 + "y", "Siôn's café 🔒 passphrase",
+     "مرحبا بالعالم الجميل"],
+)
+def test_long_passwords_of_any_characters_are_accepted(password):
+    assert passwords.policy_problem(password, "newstarter") is None
+
+
+def test_the_common_password_list_is_large_and_shipped_with_the_app():
+    common = passwords.common_passwords()
+    assert len(common) >= 10_000
+    assert {"password", "qwerty", "iloveyou", "qwertyuiop", "nhspassword"} <= common
+
+
+def test_the_username_is_looked_for_ignoring_case_and_spaces_unless_it_is_very_short():
+    assert passwords.policy_problem("enjoy the long journey", "jo") is None  # "jo" would refuse too much
+    assert "username" in passwords.policy_problem("Jo.Bloggs is here", "jo.bloggs")
+    assert "username" in passwords.policy_problem("my name is pat smith", "patsmith")
+
+
+def test_a_password_is_never_truncated(engine, staff):
+    longest = "a long passphrase, " * 6 + "typed in full!"
+    assert len(longest) == passwords.MAXIMUM_LENGTH
+    with db.writing(engine) as session:
+        accounts.create_user(session, staff.administrator,
+                             NewUser("longest", "Long Est", Role.PRACTITIONER, staff.team.id, longest))
+    assert _sign_in(engine, "longest", longest)
+    for near_miss in (longest[:-1], longest[:72], longest + "!"):
+        with pytest.raises(SignInRefused):
+            _sign_in(engine, "longest", near_miss)
+
+
+# --- Staff names and usernames get the same checks as any typed text ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("username", "full_name", "field", "says"),
+    [
+        ("bell\x07", "Bell Ringer", "username", "hidden character U+0007"),
+        ("two words", "Two Words", "username", "a space"),
+        ("right\u202eleft", "Right Left", "username", "hidden character U+202E"),
+        ("u" * 65, "Long Username", "username", "at most 64 characters"),
+        ("tabbed", "Tab\tName", "full_name", "a tab"),
+        ("nul", "Nul\x00Name", "full_name", "hidden character U+0000"),
+        ("escape", "Esc\x1bName", "full_name", "hidden character U+001B"),
+        ("huge", "N" * 40_000, "full_name", "at most 100 characters; it is 40,000"),
+        ("blank", "   ", "full_name", "Full name is required"),
+    ],
+)
+def test_bad_staff_names_are_refused_clearly_and_nothing_is_written(engine, staff, username, full_name, field, says):
+    before = _count(engine, User), _count(engine, AuditEvent)
+    with pytest.raises(InputErrors) as refused, db.writing(engine) as session:
+        accounts.create_user(session, staff.administrator,
+                             NewUser(username, full_name, Role.PRACTITIONER, staff.team.id, PASSWORD))
+    assert says in refused.value.errors[field]
+    with pytest.raises(InputErrors) as renamed, db.writing(engine) as session:
+        accounts.rename_user(session, staff.administrator, staff.second_practitioner.id, full_name, username)
+    assert says in renamed.value.errors[field]
+    assert (_count(engine, User), _count(engine, AuditEvent)) == before
+    with db.reading(engine) as session:
+        unchanged = session.get(User, staff.second_practitioner.id)
+    assert (unchanged.username, unchanged.full_name) == ("second", "Sam Second")
+
+
+def test_rename_changes_name_and_username_and_is_audited(engine, staff):
+    with db.writing(engine) as session:
+        accounts.rename_user(session, staff.administrator, staff.second_practitioner.id, " Sam Second-Jones ",
+                             "sam.jones")
+    with db.reading(engine) as session:
+        renamed = session.get(User, staff.second_practitioner.id)
+        row = session.exec(select(AuditEvent).where(AuditEvent.action == "rename_user")).one()
+    assert (renamed.full_name, renamed.username) == ("Sam Second-Jones", "sam.jones")
+    assert (row.user_id, row.entity_id, row.detail) == (staff.administrator.id, renamed.id,
+                                                        "full name; username second → sam.jones")
+    assert _sign_in(engine, "sam.jones", PASSWORD).user_id == renamed.id
+    with pytest.raises(InputErrors, match="is taken"), db.writing(engine) as session:
+        accounts.rename_user(session, staff.administrator, renamed.id, "Sam", "Practitioner")
+    with pytest.raises(PermissionDenied), db.writing(engine) as session:
+        accounts.rename_user(session, staff.team_lead, renamed.id, "Sam", "sam")
+
+
+# --- Export is granted per person ---------------------------------------------------------------
+
+
+def test_administrators_do_not_export_until_another_administrator_grants_it(engine, staff):
+    assert not permissions.has_permission(staff.administrator, Permission.EXPORT)
+    assert permissions.has_permission(staff.team_lead, Permission.EXPORT)
+    with db.writing(engine) as session:
+        second_admin = accounts.create_user(session, staff.administrator, NewUser(
+            "admin2", "Ade Second", Role.ADMINISTRATOR, staff.team.id, PASSWORD))
+    with pytest.raises(InputErrors, match="Another administrator"), db.writing(engine) as session:
+        accounts.set_export_permission(session, staff.administrator, staff.administrator.id, True)
+    with db.writing(engine) as session:
+        granted = accounts.set_export_permission(session, second_admin, staff.administrator.id, True)
+        withdrawn = accounts.set_export_permission(session, second_admin, staff.team_lead.id, False)
+    assert permissions.has_permission(granted, Permission.EXPORT)
+    assert not permissions.has_permission(withdrawn, Permission.EXPORT)
+    with db.reading(engine) as session:
+        rows = session.exec(select(AuditEvent).where(AuditEvent.action == "change_export_permission")
+                            .order_by(AuditEvent.id)).all()
+    assert [(row.user_id, row.entity_id, row.detail) for row in rows] == [
+        (second_admin.id, staff.administrator.id, "export: as the role allows → allowed"),
+        (second_admin.id, staff.team_lead.id, "export: as the role allows → not allowed")]
+    with pytest.raises(PermissionDenied), db.writing(engine) as session:
+        accounts.set_export_permission(session, staff.team_lead, staff.practitioner.id, True)
 
 
 def test_only_administrators_manage_users_and_refusals_are_audited(engine, staff):
@@ -155,10 +291,67 @@ def test_must_change_password_flow(engine, staff):
         user = accounts.current_user(session, signed_in, None)
     assert user.must_change_password
     with pytest.raises(InputErrors, match="most common"), db.writing(engine) as session:
-        accounts.change_own_password(session, user, "temporary pass 1", "password1")
+        accounts.change_own_password(session, user, "temporary pass 1", "password1234")
     with db.writing(engine) as session:
         accounts.change_own_password(session, user, "temporary pass 1", "my own long phrase")
     assert _sign_in(engine, "newbie", "my own long phrase")
+
+
+def test_changing_ones_own_password_needs_the_current_one_and_ends_other_sessions(engine, staff):
+    elsewhere = _sign_in(engine, "practitioner", PASSWORD)  # another browser, still signed in
+    here = _sign_in(engine, "practitioner", PASSWORD)
+    with db.reading(engine) as session:
+        user = accounts.current_user(session, here, clock.now())
+    with db.writing(engine) as session:
+        renewed = accounts.change_own_password(session, user, PASSWORD, "a brand new phrase of mine")
+    with db.reading(engine) as session:
+        assert accounts.current_user(session, elsewhere, clock.now()) is None
+        assert accounts.current_user(session, here, clock.now()) is None
+        assert accounts.current_user(session, renewed, clock.now()).id == staff.practitioner.id
+        row = session.exec(select(AuditEvent).where(AuditEvent.action == "change_password")).one()
+    assert (row.user_id, row.outcome) == (staff.practitioner.id, "success")
+    with pytest.raises(SignInRefused):
+        _sign_in(engine, "practitioner", PASSWORD)
+    assert _sign_in(engine, "practitioner", "a brand new phrase of mine")
+
+
+def test_a_wrong_current_password_is_refused_counted_and_locks_after_five(engine, staff):
+    with db.reading(engine) as session:
+        user = session.get(User, staff.practitioner.id)
+    for _ in range(accounts.MAX_FAILED_SIGN_INS):
+        with pytest.raises(InputErrors, match="Current password is not right"), db.writing(engine) as session:
+            accounts.change_own_password(session, user, "a guess at the password", "a brand new phrase of mine")
+    with pytest.raises(InputErrors, match="Too many wrong passwords"), db.writing(engine) as session:
+        accounts.change_own_password(session, user, PASSWORD, "a brand new phrase of mine")
+    assert _count(engine, AuditEvent, AuditEvent.action == "change_password",
+                  AuditEvent.outcome == "failure") == accounts.MAX_FAILED_SIGN_INS
+    assert _count(engine, AuditEvent, AuditEvent.action == "lockout") == 1
+    with pytest.raises(SignInRefused):
+        _sign_in(engine, "practitioner", PASSWORD)  # locked for sign-in too
+
+
+@pytest.mark.parametrize(("new", "field", "says"), [
+    (PASSWORD, "new_password", "must differ"),
+    ("short one", "new_password", "at least 12"),
+    ("practitioner 2026", "new_password", "username"),
+])
+def test_a_refused_new_password_changes_nothing(engine, staff, new, field, says):
+    with db.reading(engine) as session:
+        user = session.get(User, staff.practitioner.id)
+    with pytest.raises(InputErrors) as refused, db.writing(engine) as session:
+        accounts.change_own_password(session, user, PASSWORD, new)
+    assert says in refused.value.errors[field]
+    with db.reading(engine) as session:
+        assert session.get(User, staff.practitioner.id).session_epoch == 0
+    assert _sign_in(engine, "practitioner", PASSWORD)
+
+
+def test_a_single_sign_on_account_changes_its_password_at_the_organisation(engine, staff):
+    with db.writing(engine) as session:
+        user = accounts.create_user(session, staff.administrator, NewUser(
+            "sso.only", "Sso Only", Role.PRACTITIONER, staff.team.id, "", email="sso.only@nhs.net"))
+    with pytest.raises(InputErrors, match="through your organisation"), db.writing(engine) as session:
+        accounts.change_own_password(session, user, "", "a brand new phrase of mine")
 
 
 def test_unknown_role_in_the_database_is_refused_at_start_up(engine, staff):

@@ -99,7 +99,12 @@ def test_a_practitioner_granted_export_may_use_the_page(app_test, sqlite_engine,
     assert len(test.tabs) == 1  # no caseload permission: no KPI workbook tab
 
 
-def test_administrator_gets_the_audit_log_and_the_kpi_workbook(app_test, sqlite_staff):
+def test_administrator_granted_export_gets_the_audit_log_and_the_kpi_workbook(app_test, sqlite_engine, sqlite_staff):
+    refused = app_test(PAGE, sqlite_staff.administrator).run()  # export is not in the administrator's role
+    assert [error.value for error in refused.error] == [
+        "You do not have permission to open this page. Ask an administrator if you need it."]
+    with db.writing(sqlite_engine) as session:
+        session.get(User, sqlite_staff.administrator.id).can_export = True
     test = app_test(PAGE, sqlite_staff.administrator).run()
     assert not test.exception
     assert "Audit log" in test.selectbox(key="export_list").options

@@ -394,6 +394,7 @@ ACTIONS: list[Action] = [
     A(activities.update_activity, needs(P.LOG_ACTIVITY), R,
       lambda r, u: (r.activity.id, r.activity.version, mappa(minutes=45))),
     A(activities.get_activity, needs(P.VIEW_ACTIVITIES), R, lambda r, u: (r.activity.id,)),
+    A(activities.open_activity, needs(P.VIEW_ACTIVITIES), R, lambda r, u: (r.activity.id,)),
     A(activities.find_people, needs(P.LOG_ACTIVITY), False, lambda r, u: (OTHER_MARK,)),
     A(activities.person_choice, needs(P.VIEW_ACTIVITIES), R, lambda r, u: (r.person.id,)),
     A(activities.prison_choices, needs(P.LOG_ACTIVITY), False),
@@ -479,6 +480,10 @@ ACTIONS: list[Action] = [
       lambda r, u: (r.spare_user.id, "a temporary password nobody guesses"), scope=ORGANISATION),
     A(accounts.list_users, needs(P.MANAGE_USERS), False, scope=ORGANISATION),
     A(accounts.team_members, needs(P.VIEW_REQUESTS), False),
+    A(accounts.rename_user, needs(P.MANAGE_USERS), R,
+      lambda r, u: (r.spare_user.id, "Renamed Person", f"renamed{next(_serial)}"), scope=ORGANISATION),
+    A(accounts.set_export_permission, needs(P.MANAGE_USERS), R, lambda r, u: (r.spare_user.id, True),
+      scope=ORGANISATION),
     # Retention (service-wide: the organisation's policy, reviewed by an administrator)
     A(retention.review_queue, needs(P.REVIEW_RETENTION), False, scope=ORGANISATION),
     A(retention.delete_past_retention, needs(P.REVIEW_RETENTION), R, lambda r, u: ([r.past_retention.id],),
@@ -502,6 +507,7 @@ NOT_IN_THE_MATRIX = {
     "permissions.has_permission": "the check itself",
     "permissions.require": "the check itself",
     "permissions.require_team": "the check itself",
+    "permissions.require_team_record": "the check itself",
     "submissions.claim": "claims the submission token of the create that calls it, after that create's own check",
     "form_drafts.keep": "a person's own unsaved typing, under their own id: there is no one else's to reach",
     "form_drafts.recall": "a person's own unsaved typing, under their own id: there is no one else's to reach",
@@ -549,9 +555,18 @@ def denied_rows(engine, user: User) -> list[AuditEvent]:
                                  .order_by(AuditEvent.id)).all())
 
 
-def run_cell(engine, staff, action: Action, role: Role, side: str) -> Cell:
-    user = staff.by_role(role)
-    cell = Cell(action, role, side, expected(action, role, side))
+def user_may(user: User, required: tuple[frozenset[Permission], ...]) -> bool:
+    """As `role_may`, for one account: its own grant or withdrawal of export counts (User.can_export)."""
+    return all(any(has_permission(user, permission) for permission in group) for group in required)
+
+
+def run_cell(engine, staff, action: Action, role: Role, side: str, user: User | None = None) -> Cell:
+    """One cell; `user` is an account of `role` whose own permissions decide (default: the role's)."""
+    if user is None:
+        user, outcome = staff.by_role(role), expected(action, role, side)
+    else:
+        outcome = ALLOWED if user_may(user, action.required) else NOTHING if action.quiet else REFUSED
+    cell = Cell(action, role, side, outcome)
     # A function acting on no single record is always called about the user's own team; its other
     # team column asks whether anything of another team's comes back.
     records = Records(engine, staff, side if action.needs_record else OWN)
@@ -608,6 +623,40 @@ def test_the_matrix_of_roles_actions_and_teams(engine, staff):
           f"{counts[NOTHING]} answered with nothing")
     problems = matrix.problems()
     assert not problems, f"{len(problems)} cells wrong:\n" + "\n".join(problems)
+
+
+EXPORT_ACTIONS = [action for action in ACTIONS if any(P.EXPORT in group for group in action.required)
+                  and not all(group & ROLE_PERMISSIONS[Role.PRACTITIONER] for group in action.required)]
+
+
+def test_export_is_its_own_permission_off_for_administrators_until_granted(engine, staff):
+    """Export is not in the administrator's role; an administrator grants it, or withdraws it, per person.
+
+    Every export action of the table, for: administrators and practitioners as their role has it
+    (refused, audited) and with export granted (allowed for each list they may see); a team lead
+    with it withdrawn (refused, audited).
+    """
+    assert P.EXPORT not in ROLE_PERMISSIONS[Role.ADMINISTRATOR]
+    assert P.EXPORT not in ROLE_PERMISSIONS[Role.PRACTITIONER] and P.EXPORT in ROLE_PERMISSIONS[Role.TEAM_LEAD]
+    assert Records(engine, staff, OTHER).request  # another team's client is in the database throughout
+    cells = []
+    for granted in (None, True, False):
+        with db.writing(engine) as session:
+            for account in (staff.administrator, staff.practitioner, staff.team_lead):
+                session.get(User, account.id).can_export = granted
+                account.can_export = granted
+        for role in ROLES:
+            cells += [run_cell(engine, staff, action, role, OWN, user=staff.by_role(role))
+                      for action in EXPORT_ACTIONS]
+    matrix = Matrix(cells)
+    assert not matrix.problems(), "\n".join(matrix.problems())
+    outcomes = {(cell.role, cell.action.name): [] for cell in cells}
+    for cell in cells:
+        outcomes[cell.role, cell.action.name].append(cell.expected)
+    screenings = "export.export_list(screenings)"
+    assert outcomes[Role.ADMINISTRATOR, screenings] == [REFUSED, ALLOWED, REFUSED]
+    assert outcomes[Role.PRACTITIONER, screenings] == [REFUSED, ALLOWED, REFUSED]
+    assert outcomes[Role.TEAM_LEAD, screenings] == [ALLOWED, ALLOWED, REFUSED]
 
 
 def test_the_table_exercises_every_permission_and_every_role():

@@ -21,6 +21,7 @@ from models.validators import (
     person_name,
     phone,
     require_minimum_age,
+    username,
 )
 
 FUZZ = settings(max_examples=1000, deadline=None, database=None)
@@ -512,3 +513,31 @@ def test_parse_uk_date_fuzz_days_past_the_month_end_refused(year, month, day):
         assert "does not exist" in refusal(parse_uk_date, f"{day}/{month:02d}/{year:04d}").message
     else:
         assert parse_uk_date(f"{day}/{month:02d}/{year:04d}") == real
+
+
+# Usernames ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("typed", "stored"), [(" jo.bloggs ", "jo.bloggs"), ("Siôn.ap-Rhys", "Siôn.ap-Rhys"),
+                                               ("a.b@nhs.net", "a.b@nhs.net"), ("u" * 64, "u" * 64)])
+def test_usernames_are_kept_as_typed(typed, stored):
+    assert username(typed) == stored
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("", "Username is required"),
+        ("jo bloggs", "a space at character 3"),
+        ("jo\u00a0bloggs", "U+00A0"),  # a no-break space looks like a space and is one
+        ("jo\u202ebloggs", "the hidden character U+202E"),  # right-to-left override
+        ("jo\u200bbloggs", "the hidden character U+200B"),  # zero-width space
+        ("jo\x07", "the hidden character U+0007"),
+        ("jo\tbloggs", "a tab"),
+        ("u" * 65, "at most 64 characters; it is 65"),
+    ],
+)
+def test_usernames_with_spaces_hidden_characters_or_too_long_are_refused(typed, says):
+    with pytest.raises(FieldError) as refused:
+        username(typed)
+    assert says in refused.value.message
