@@ -42,7 +42,7 @@ def test_an_odd_id_gets_a_plain_message_and_no_exception(app_test, sqlite_staff,
     test = app_test(page, sqlite_staff.team_lead, {"id": odd}).run()
     assert not test.exception, test.exception
     assert shown_errors(test) == [NOT_A_RECORD_ID]
-    assert not test.dataframe and not test.text  # no record, nobody's details
+    assert not test.dataframe and not test.main.text  # no record, nobody's details (the sidebar names the user)
 
 
 def _denials(engine, user) -> list[tuple[str, str, int]]:

@@ -9,6 +9,7 @@ mid-page show a plain message instead of an error (docs/security.md).
 
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -32,6 +33,8 @@ LAST_ACTIVITY = "last_activity"
 NOTICE = "notice"
 TAB_ASKED = "session_keeper_asked"  # the tab has said whether it kept a session token
 FORGET_TOKEN = "session_keeper_forget"  # noqa: S105 (a state key); signed out: the tab's token is to be removed
+# Served by the app itself: a Material icon as page_icon made every browser fetch it from Google.
+FAVICON = str(Path(__file__).with_name("favicon.png"))
 IDLE_CHECK_SECONDS = 30  # how soon after the idle time-out an untouched screen clears itself
 # The organisation identity last refused in this browser session, so that a refusal is audited
 # once rather than at every rerun, and its message.
@@ -75,7 +78,7 @@ def require(permission: Permission, *, title: str) -> User:
     The sign-in form is drawn on whichever page was asked for, so a shared link (with its filters
     in the address) opens where it points once the person has signed in.
     """
-    st.set_page_config(page_title=f"{title} · L&D hub", page_icon=":material/diversity_3:", layout="wide")
+    st.set_page_config(page_title=f"{title} · L&D hub", page_icon=FAVICON, layout="wide")
     _show_database_errors_kindly()
     if load_config().demo:
         st.warning(DEMO_NOTICE, icon=":material/science:")

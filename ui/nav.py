@@ -51,5 +51,6 @@ def draw_sidebar(user: User, team_name: str, on_sign_out) -> None:
         for entry in visible_pages(user):
             st.page_link(entry.path, label=entry.label, icon=entry.icon)
         st.divider()
-        st.caption(f"Signed in as **{user.full_name}** · {Role.label_of(user.role)} · {team_name}")
+        # Names are typed by people (administrators too): plain text, never markdown.
+        st.text(f"Signed in as {user.full_name} · {Role.label_of(user.role)} · {team_name}")
         st.button("Sign out", on_click=on_sign_out, key="sign_out")

@@ -30,6 +30,7 @@ from ui.forms import FieldMessages
 FIND = "Find a person on record"
 NEW = "Record a new person"
 NOBODY = "No one: a general advice request"
+USE = "Use this person"
 SEARCH_LABEL = "Search by name, date of birth (dd/mm/yyyy), NHS number, or custody or PNC reference"
 CONFIRM_LABEL = "None of these is the same person: record a new person"
 NO_NUMBER_REASONS = [status.value for status in NhsNumberStatus if status != NhsNumberStatus.PRESENT]
@@ -88,15 +89,15 @@ def _choose_again(key: str) -> None:
     st.session_state.pop(keys["chosen_text"], None)
 
 
-def _offer(engine: Engine, user: User, key: str, matches: list[PersonMatch]) -> None:
+def _offer(engine: Engine, user: User, key: str, matches: list[PersonMatch], use_label: str = USE) -> None:
     for match in matches:
         line = st.container(border=True)
         line.text(people.describe(match) + f"  —  {', '.join(match.reasons)}")
-        line.button("Use this person", key=f"{key}_use_{match.person_id}", on_click=_use,
+        line.button(use_label, key=f"{key}_use_{match.person_id}", on_click=_use,
                     args=(engine, user, key, match.person_id))
 
 
-def _find(engine: Engine, user: User, key: str) -> None:
+def _find(engine: Engine, user: User, key: str, use_label: str) -> None:
     keys = _keys(key)
     typed = st.text_input(SEARCH_LABEL, key=keys["search"], type="search", live=True, max_chars=120,
                           placeholder="e.g. OBrien, Siobhan 05/11/1990, 943 476 5919")
@@ -111,7 +112,7 @@ def _find(engine: Engine, user: User, key: str) -> None:
         return
     st.caption(f"{len(matches)} found" + (" (the closest; type more to narrow)" if len(matches) == people.SEARCH_LIMIT
                                           else ""))
-    _offer(engine, user, key, matches)
+    _offer(engine, user, key, matches, use_label)
 
 
 def _new(engine: Engine, user: User, key: str, messages: FieldMessages) -> PersonChoice:
@@ -162,10 +163,12 @@ def _new(engine: Engine, user: User, key: str, messages: FieldMessages) -> Perso
 
 
 def person_picker(engine: Engine, user: User, messages: FieldMessages, *, key: str = "person",
-                  question: str = "Who is the request about?", allow_nobody: bool = True) -> PersonChoice:
+                  question: str = "Who is the request about?", allow_nobody: bool = True,
+                  use_label: str = USE) -> PersonChoice:
     """Draw the picker and return what it holds now (see PersonChoice).
 
     ``allow_nobody`` offers "No one" (a general advice request); the screening form turns it off.
+    ``use_label`` names what choosing a search result does (the People page opens the record).
     """
     keys = _keys(key)
     chosen = st.session_state.get(keys["chosen"])
@@ -181,6 +184,6 @@ def person_picker(engine: Engine, user: User, messages: FieldMessages, *, key: s
         return PersonChoice()
     if mode == NEW:
         return _new(engine, user, key, messages)
-    _find(engine, user, key)
+    _find(engine, user, key, use_label)
     return PersonChoice(problem="Choose a person from the search results (Use this person) or record a new person"
                                 + (", or choose 'No one' for a general advice request." if allow_nobody else "."))
