@@ -8,7 +8,11 @@ Safety (see docs/quality.md, "Export safety"):
   error cell; strings that Excel would take for a formula on re-edit also carry the quote prefix;
 - characters XML cannot hold are replaced with U+FFFD rather than crashing the export;
 - text longer than an Excel cell can hold is shortened with a visible marker saying how much is
-  missing, and the About sheet counts the shortened cells.
+  missing, and the About sheet counts the shortened cells;
+- Excel reads `_xHHHH_` inside any string as the character U+HHHH (OOXML's own escape), so a user
+  who typed `_x0007_` got a control character back and `_x0041_` read as `A`: every `_x` is
+  written as `_x005F_x` (an escaped underscore, then `x`), which Excel shows as typed
+  (`excel_text`; openpyxl neither escapes nor decodes this form, so it is done here).
 
 Speed: openpyxl builds a Cell object per value, binds each value twice and serialises it
 through a general-purpose path that checks for formulas, comments and hyperlinks; profiling
@@ -17,9 +21,6 @@ therefore written here as lxml elements straight into openpyxl's own write-only 
 openpyxl still writes the package, styles, sheet top and tail, and lxml still escapes every
 string. The cells are the ones openpyxl would write (inline strings, numbers, styled dates);
 only formula and error cells can no longer be produced at all, since no code path emits them.
-
-Known gap: Excel decodes `_xHHHH_` inside any string as an escaped character, so a user who
-typed `_x0041_` sees `A` in Excel (openpyxl neither escapes nor decodes this form).
 """
 
 import contextlib
@@ -106,6 +107,11 @@ class ExportColumn:
     heading: str
     kind: ColumnKind
     width: int | None = None
+
+
+def excel_text(text: str) -> str:
+    """Text as stored in the sheet's XML, so that Excel shows it as typed: `_x` becomes `_x005F_x`."""
+    return text.replace("_x", "_x005F_x") if "_x" in text else text
 
 
 class SafeText(NamedTuple):
@@ -241,7 +247,7 @@ def column_width(column: ExportColumn) -> int:
 
 
 def text_cell(sheet, text: SafeText, *, bold: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, text.text)
+    cell = WriteOnlyCell(sheet, excel_text(text.text))
     # Set after the value: openpyxl infers "f" for a leading "=" and "e" for "#N/A" when the
     # value is assigned, and only an explicit "s" keeps the text a string.
     cell.data_type = "s"
@@ -331,7 +337,7 @@ class RowWriter:
         text = safe.text
         if text[:1].isspace() or text[-1:].isspace():  # as openpyxl: text != text.strip()
             element.set(XML_SPACE, "preserve")
-        element.text = text  # lxml escapes it
+        element.text = excel_text(text)  # lxml escapes it for XML; excel_text for Excel's _xHHHH_
 
     def add_number(self, row: Element, reference: str, style: str | None, value) -> None:
         if style is None:

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils.escape import unescape
 
 from bench.excel_writers import (
     compare_writers,
@@ -84,6 +85,32 @@ def test_payloads_read_back_as_the_same_strings_in_string_cells():
         cells = sheet[letter][1:]
         assert [cell.value for cell in cells] == PAYLOADS
         assert {cell.data_type for cell in cells} == {"s"}
+
+
+EXCEL_ESCAPES = ["_x0007_", "_x0041_", "a_x000D_b", "_X0041_", "_x005F_", "__x0041__", "my_xbox", "_x", "_x12"]
+
+
+def test_text_that_looks_like_excels_own_escape_comes_back_as_typed():
+    """Excel decodes `_xHHHH_` in any string (`_x0007_` was a bell, `_x0041_` an A): `_x` is written
+    as `_x005F_x`. Read back as Excel reads it (openpyxl's `unescape` is that decoding), every
+    string is what was typed, in data cells, headings and the About sheet."""
+    heading = ExportColumn("note", "Note _x0041_", ColumnKind.text)
+    file = export([heading, REFERENCE], [[text, text] for text in EXCEL_ESCAPES], about=[("Filter", "_x0007_")])
+    sheet = data_sheet(file)
+    assert unescape(sheet["A1"].value) == "Note _x0041_"
+    for letter in "AB":
+        assert [unescape(value) for value in column_values(sheet, letter)] == EXCEL_ESCAPES
+    assert unescape(about_sheet(file)["Filter"]) == "_x0007_"
+    file.seek(0)
+    xml = raw_sheet_xml(file)
+    assert "<t>_x005F_x0007_</t>" in xml and "<t>my_x005F_xbox</t>" in xml
+    assert "<t>_X0041_</t>" in xml  # Excel decodes only a lower-case x
+
+
+def test_csv_is_not_escaped_for_excel():
+    target = io.StringIO()
+    write_csv(target, [TEXT], [["_x0041_"]])
+    assert target.getvalue().splitlines()[1] == "_x0041_"
 
 
 def test_raw_sheet_xml_has_no_formula_and_no_error_cell():
