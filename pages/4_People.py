@@ -9,7 +9,7 @@ from services import clock, db, people, person_record, referrals, screening
 from services.errors import Conflict, InputErrors, ServiceError
 from services.permissions import Permission, has_permission
 from ui.export_button import export_button
-from ui.forms import FieldMessages
+from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 from ui.opening import opening
 from ui.person_picker import clear_person_picker, person_picker
@@ -33,10 +33,12 @@ if person_id is None:
         try:
             with db.writing(engine) as session:
                 created = people.create_person(session, user, choice.new_person,
-                                               confirm_not_duplicate=choice.confirm_new_person)
+                                               confirm_not_duplicate=choice.confirm_new_person,
+                                               submission=submission_token("people"))
         except InputErrors as refused:
             messages.show(refused.errors)
         else:
+            submission_done("people")
             clear_person_picker("people")
             st.query_params.from_dict({"id": str(created.id)})
             st.rerun()

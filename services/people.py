@@ -37,7 +37,7 @@ from models.validators import (
     person_name,
     require_minimum_age,
 )
-from services import audit, clock, db
+from services import audit, clock, db, submissions
 from services.errors import InputErrors
 from services.matching import name_key, names_similar, search_tokens
 from services.permissions import Permission, require, require_team_record
@@ -377,15 +377,19 @@ def create_person(
     on: date | None = None,
     confirm_not_duplicate: bool = False,
     errors: dict[str, str] | None = None,
+    submission: str | None = None,
 ) -> Person:
     """Add a person to the user's team, refusing bad values and unconfirmed likely duplicates.
 
     ``on`` is the contact date (default: today in London). ``errors`` lets a caller that checks
     its own fields too (logging a request) report every problem at once: problems found here
-    are added to it, and InputErrors is raised with all of them.
+    are added to it, and InputErrors is raised with all of them. A second call with the same
+    ``submission`` token returns the person the first one recorded.
     """
     db.require_writing(session)
     require(user, Permission.EDIT_PEOPLE)
+    if (earlier := submissions.claim(session, user, submission, "person")) is not None:
+        return session.get(Person, earlier)
     errors = {} if errors is None else errors
     values = validate_new_person(new, on or clock.today_in_london(), errors)
     if values["nhs_number"]:
@@ -419,6 +423,7 @@ def create_person(
     except IntegrityError as clash:  # the same NHS number saved by someone else a moment ago
         raise InputErrors({"nhs_number": "This NHS number was recorded for another person just now. "
                                           "Search for it and use that person."}) from clash
+    submissions.fulfil(session, submission, person.id)
     audit.record(session, user, "create_person", entity="person", entity_id=person.id,
                  detail="confirmed not a duplicate" if confirm_not_duplicate else None)
     return person

@@ -113,3 +113,29 @@ def test_a_second_add_referral_press_returns_the_first_referral(engine, staff):
         audited = session.exec(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "create_onward_referral")).one()
     assert audited == 1
+
+
+def test_a_second_record_this_person_press_returns_the_first_person(engine, staff):
+    from services import people
+
+    token = uuid.uuid4().hex
+    made = []
+    for _press in range(2):
+        with db.writing(engine) as session:
+            made.append(people.create_person(session, staff.practitioner, NewPerson("Mair", "Ap Rhys", "01/02/2001"),
+                                             submission=token).id)
+    assert made[0] == made[1] and count(engine, Person) == 1
+
+
+def test_a_second_record_and_screen_press_opens_the_first_draft(engine, staff):
+    from models import Screening
+    from services import screening
+
+    token = uuid.uuid4().hex
+    drafts = []
+    for _press in range(2):
+        with db.writing(engine) as session:
+            drafts.append(screening.start_for_new_person(session, staff.practitioner,
+                                                         NewPerson("Mair", "Ap Rhys", "01/02/2001"),
+                                                         submission=token).id)
+    assert drafts[0] == drafts[1] and count(engine, Person) == 1 and count(engine, Screening) == 1
