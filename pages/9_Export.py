@@ -31,10 +31,16 @@ with tabs[0]:
         st.subheader("Columns")
         columns = column_picker(engine, user, chosen)
         if filters is not None and columns:
+            # The preview shows people's details: audited once per distinct preview in this browser
+            # session (list, filters, columns), not at every redraw of the page.
+            shown_key = repr((chosen.name, sorted(chosen.filter_values(filters).items()), tuple(columns)))
+            audited = st.session_state.setdefault("audited.export_preview", set())
             try:
                 with db.reading(engine) as session:
                     total = export.count_rows(session, user, chosen.name, filters)
-                    preview = export.preview_rows(session, user, chosen.name, filters, columns)
+                    preview = export.preview_rows(session, user, chosen.name, filters, columns,
+                                                  audited=shown_key not in audited)
+                audited.add(shown_key)
             except InputErrors as refused:
                 for message in refused.errors.values():
                     st.error(message, icon=":material/error:")

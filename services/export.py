@@ -221,15 +221,15 @@ def _audit_export(session: Session, user: User, exportable: ExportableList, desc
     _audit(session, user, exportable.name, detail)
 
 
-def _audit(session: Session, user: User, entity: str, detail: str) -> None:
+def _audit(session: Session, user: User, entity: str, detail: str, action: str = "export") -> None:
     if session.info.get("writing"):
         # The caller's own write transaction: the audit row commits with it.
-        audit.record(session, user, "export", entity=entity, detail=detail)
+        audit.record(session, user, action, entity=entity, detail=detail)
         return
     # Its own short write transaction, after the file is written: a reading session must not
     # take SQLite's write lock for as long as a large export takes.
     with db.writing(session.get_bind()) as writing:
-        audit.record(writing, user, "export", entity=entity, detail=detail)
+        audit.record(writing, user, action, entity=entity, detail=detail)
 
 
 # --- What the Export page shows before the download ---------------------------------------------
@@ -245,15 +245,29 @@ def count_rows(session: Session, user: User, list_name: str, filters: Any = None
 
 
 def preview_rows(session: Session, user: User, list_name: str, filters: Any = None,
-                 columns: Sequence[str] | None = None, limit: int = PREVIEW_ROWS) -> list[dict[str, object]]:
-    """The first rows of the export as the screen shows them: heading → value (UK dates, Yes/No)."""
+                 columns: Sequence[str] | None = None, limit: int = PREVIEW_ROWS, *,
+                 audited: bool = True) -> list[dict[str, object]]:
+    """The first rows of the export as the screen shows them: heading → value (UK dates, Yes/No).
+
+    A preview shows names, dates of birth, risk and scores, so showing one is audited
+    ("preview_export": the list, its filters and columns, how many rows were shown), in the
+    caller's write transaction or a short one of its own. A page redrawing a preview it has
+    already audited in the same browser session passes `audited=False`.
+    """
     exportable = _allowed(user, list_name)
+    filters = _filters(exportable, filters)
     chosen = _chosen_columns(exportable, columns)
-    statement = _statement(session, user, exportable, _filters(exportable, filters), chosen).limit(limit)
-    return [
+    statement = _statement(session, user, exportable, filters, chosen).limit(limit)
+    shown = [
         {column.heading: _shown(column, value) for column, value in zip(chosen, row, strict=True)}
         for row in session.execute(statement)
     ]
+    if audited:
+        described = describe_filters(session, user, exportable, filters)
+        detail = (f"{exportable.title}: first {len(shown)} rows shown; filters: {filters_in_words(described)}; "
+                  f"columns: {len(chosen)} of {len(exportable.columns)}")
+        _audit(session, user, exportable.name, detail, action="preview_export")
+    return shown
 
 
 def _shown(column: ExportColumn, value):

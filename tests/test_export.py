@@ -745,3 +745,25 @@ def test_every_lists_select_has_every_column_it_declares(engine, staff):
             statement = exportable.select(session, user, exportable.no_filters())
             assert set(exportable.column_keys()) <= set(statement.selected_columns.keys()), exportable.name
             assert export.count_rows(session, user, exportable.name) >= 0
+
+
+# --- the Export page's preview shows people's details: audited ------------------------------------
+
+
+def test_a_preview_is_audited_like_an_export_unless_it_is_a_redraw(engine, staff):
+    log_requests(engine, staff, count=3)
+    with db.reading(engine) as session:
+        shown = export.preview_rows(session, staff.team_lead, "triage_queue", {"urgencies": ("urgent",)},
+                                    ["reference", "given_name"])
+        again = export.preview_rows(session, staff.team_lead, "triage_queue", {"urgencies": ("urgent",)},
+                                    ["reference", "given_name"], audited=False)
+    assert shown == again and len(shown) == 1  # one urgent request of the three
+    with db.reading(engine) as session:
+        rows = session.execute(select(AuditEvent).where(AuditEvent.action == "preview_export")).scalars().all()
+    assert [(row.user_id, row.entity, row.outcome) for row in rows] == [
+        (staff.team_lead.id, "triage_queue", audit.SUCCESS)]
+    assert rows[0].detail.startswith("Triage queue: first 1 rows shown; filters: ")
+    assert "Urgency: Urgent" in rows[0].detail
+    assert rows[0].detail.endswith(f"columns: 2 of {len(export.LISTS['triage_queue'].columns)}")
+    with pytest.raises(PermissionDenied), db.reading(engine) as session:
+        export.preview_rows(session, staff.administrator, "screenings")  # no export permission: refused

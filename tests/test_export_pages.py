@@ -177,3 +177,28 @@ def test_the_activities_page_exports_through_the_shared_button(app_test, sqlite_
     assert {button.label for button in test.get("download_button")} == {"Export this view"}
     test = app_test("pages/8_Activities.py", sqlite_staff.practitioner).run()
     assert not test.exception and list(test.get("download_button")) == []
+
+
+def preview_audits(engine) -> list[tuple[int, str, str]]:
+    with db.reading(engine) as session:
+        rows = session.execute(select(AuditEvent).where(AuditEvent.action == "preview_export")
+                               .order_by(AuditEvent.id)).scalars().all()
+    return [(row.user_id, row.entity, row.detail) for row in rows]
+
+
+def test_each_distinct_preview_is_audited_once_not_at_every_redraw(app_test, sqlite_engine, sqlite_staff):
+    add_training(sqlite_engine, sqlite_staff, 30)
+    test = choose_list(app_test(PAGE, sqlite_staff.team_lead).run(), "Activities: Training delivered")
+    lead = sqlite_staff.team_lead.id
+    first, chosen = preview_audits(sqlite_engine)  # the list first offered, then the one chosen
+    assert first[:2] == (lead, "triage_queue")
+    assert chosen == (lead, "training_delivered", "Activities: Training delivered: first 20 rows shown; "
+                                                  "filters: none (every record you may see); columns: 7 of 7")
+    test.run()  # a redraw shows the same preview: not a new one
+    assert len(preview_audits(sqlite_engine)) == 2
+    test.text_input(key="export_filter_training_delivered_text").input("Session 1").run()
+    assert not test.exception
+    (*_, narrowed) = preview_audits(sqlite_engine)
+    assert len(preview_audits(sqlite_engine)) == 3
+    assert narrowed == (lead, "training_delivered", "Activities: Training delivered: first 11 rows shown; "
+                                                    "filters: Containing: Session 1; columns: 7 of 7")
