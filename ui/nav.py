@@ -37,6 +37,7 @@ PAGES: tuple[NavEntry, ...] = (
     NavEntry("pages/21_Service_settings.py", "Service settings", ":material/settings:", Permission.MANAGE_SERVICE),
     NavEntry("pages/22_Audit_log.py", "Audit log", ":material/policy:", Permission.VIEW_AUDIT),
     NavEntry("pages/23_Retention.py", "Retention review", ":material/auto_delete:", Permission.REVIEW_RETENTION),
+    NavEntry("pages/24_My_account.py", "My account", ":material/account_circle:", Permission.VIEW_HOME),
 )
 
 
