@@ -3,6 +3,8 @@
     python manage.py init-db                      apply migrations, seed code lists
     python manage.py seed-demo [--requests N] [--if-empty]
     python manage.py create-user                  prompts for everything, password included
+    python manage.py set-export USERNAME yes|no|role   grant or withdraw export for one account
+    python manage.py create-app-role NAME [--print-sql]  PostgreSQL: the least-privileged role the app runs as
     python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
     python manage.py retention-review             people past retention: counts and ids, no names
     python manage.py bench [--sizes 10k,100k,1m] [--repeats N] [--postgres]   speed and memory by size
@@ -11,19 +13,21 @@
 import argparse
 import getpass
 import os
+import re
 import secrets
 import sqlite3
 import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from models import Team, User
 from models.codes import Role
-from services import accounts, db, schema
+from services import accounts, db, passwords, schema
 from services.config import load_config
-from services.errors import InputErrors
+from services.errors import InputErrors, NotFound
 
 DEMO_PASSWORD_FILE = Path("data/demo-password.txt")
 
@@ -45,7 +49,11 @@ def _demo_password() -> str:
         return configured
     if DEMO_PASSWORD_FILE.exists():
         return DEMO_PASSWORD_FILE.read_text(encoding="utf-8").strip()
-    password = secrets.token_urlsafe(12)
+    from sample_data.generator import STAFF
+
+    password = secrets.token_urlsafe(12)  # 16 characters; drawn again in the unlikely case the policy refuses it
+    while any(passwords.policy_problem(password, username) for username, _, _ in STAFF):
+        password = secrets.token_urlsafe(12)
     DEMO_PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
     DEMO_PASSWORD_FILE.write_text(password + "\n", encoding="utf-8")
     DEMO_PASSWORD_FILE.chmod(0o600)
@@ -68,6 +76,9 @@ def seed_demo(arguments) -> None:
                                progress=_print_progress)
         except DatabaseNotEmpty as refusal:
             raise SystemExit(str(refusal)) from None
+        except ValueError as refusal:  # DEMO_PASSWORD (or the saved one) refused by the password policy
+            raise SystemExit(f"{refusal}. Set DEMO_PASSWORD to a longer phrase, or remove {DEMO_PASSWORD_FILE} "
+                             "to have one made.") from None
         schema.refresh_statistics(engine)
         print(f"\nDemo data written in {time.perf_counter() - started:.1f} s: {summary}")
     print("Demo accounts: admin, lead, practitioner (and more practitioners), password:", password)
@@ -83,7 +94,8 @@ def create_user(_arguments) -> None:
     full_name = input("Full name: ")
     role = input(f"Role ({', '.join(Role.choices())}): ").strip()
     team_name = input("Team name (created if new): ").strip()
-    password = getpass.getpass("Temporary password (they change it at first sign-in): ")
+    password = getpass.getpass(f"Temporary password ({passwords.MINIMUM_LENGTH} to {passwords.MAXIMUM_LENGTH} "
+                               "characters; they change it at first sign-in): ")
     try:
         with db.writing(engine) as session:
             team = session.exec(select(Team).where(Team.name == team_name)).first()
@@ -97,6 +109,107 @@ def create_user(_arguments) -> None:
             print(f"{field}: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     print(f"Created {username.strip()} ({role}) in {team_name}.")
+
+
+EXPORT_SETTINGS = {"yes": True, "no": False, "role": None}
+
+
+def set_export(arguments) -> None:
+    """Grant or withdraw export for one account (audited as done by manage.py).
+
+    On the Users page an administrator cannot change their own export permission; this is for the
+    first administrator, or a service with one.
+    """
+    engine = db.get_engine()
+    try:
+        with db.writing(engine) as session:
+            user = accounts.set_export_from_the_command_line(session, arguments.username,
+                                                             EXPORT_SETTINGS[arguments.setting])
+            words = accounts.EXPORT_CHOICES[user.can_export]
+    except NotFound as missing:
+        raise SystemExit(str(missing)) from None
+    print(f"{user.username}: {words}.")
+
+
+# --- The PostgreSQL role the app connects as ---------------------------------------------------
+
+ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+READ_ONLY_TABLES = ("alembic_version",)  # written by migrations only
+APPEND_ONLY_TABLES = ("auditevent",)  # rows added, never changed or removed
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"  # standard_conforming_strings is on since PostgreSQL 9.1
+
+
+def app_role_statements(role: str, *, database: str, schema_name: str, owner: str, password: str | None) -> list[str]:
+    """SQL that makes `role` the least-privileged login the app needs, run by the tables' owner.
+
+    Not a superuser, not the owner of any table (so it can neither drop nor disable the audit
+    triggers), no CREATE anywhere: CONNECT and TEMPORARY (the caseload measures use temporary
+    tables) on the database; USAGE on the schema; SELECT, INSERT, UPDATE, DELETE on the app's
+    tables except UPDATE and DELETE on the audit trail and writing to Alembic's version table; USAGE
+    on the id sequences. Default privileges give the same on tables and sequences the owner creates
+    later, so run this again after every upgrade (it is idempotent) to take the audit trail's
+    rights away again should a migration ever recreate it.
+    """
+    if not ROLE_NAME.fullmatch(role):
+        raise ValueError(f"{role!r} is not a role name this command makes: use lower-case letters, digits "
+                         "and _, starting with a letter or _.")
+    quoted, schema_quoted, owner_quoted = _identifier(role), _identifier(schema_name), _identifier(owner)
+    login = f" PASSWORD {_literal(password)}" if password else ""
+    statements = [
+        f"DO $$ BEGIN CREATE ROLE {quoted}; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        f"ALTER ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{login}",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {_identifier(database)} TO {quoted}",
+        f"GRANT USAGE ON SCHEMA {schema_quoted} TO {quoted}",
+        f"REVOKE CREATE ON SCHEMA {schema_quoted} FROM {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema_quoted} TO {quoted}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema_quoted} TO {quoted}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner_quoted} IN SCHEMA {schema_quoted} "
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {quoted}",
+        f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner_quoted} IN SCHEMA {schema_quoted} "
+        f"GRANT USAGE ON SEQUENCES TO {quoted}",
+    ]
+    statements += [f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema_quoted}.{_identifier(table)} FROM {quoted}"
+                   for table in READ_ONLY_TABLES]
+    statements += [f"REVOKE UPDATE, DELETE, TRUNCATE ON {schema_quoted}.{_identifier(table)} FROM {quoted}"
+                   for table in APPEND_ONLY_TABLES]
+    if schema_name != "public":
+        statements.append(f"ALTER ROLE {quoted} SET search_path = {schema_quoted}")
+    return statements
+
+
+def create_app_role(arguments) -> None:
+    """Make (or bring up to date) the PostgreSQL role the app should connect as (docs/security.md)."""
+    engine = db.get_engine()
+    if engine.dialect.name != "postgresql":
+        raise SystemExit("create-app-role is for PostgreSQL: a SQLite file has no roles (protect the file instead).")
+    db.check_connection(engine)
+    with engine.connect() as connection:
+        database, schema_name, owner = connection.execute(
+            text("SELECT current_database(), current_schema(), current_user")).one()
+    password = None
+    if not arguments.print_sql:
+        password = os.environ.get(arguments.password_env) or getpass.getpass(f"Password for {arguments.name}: ")
+    try:
+        statements = app_role_statements(arguments.name, database=database, schema_name=schema_name, owner=owner,
+                                         password=password)
+    except ValueError as problem:
+        raise SystemExit(str(problem)) from None
+    if arguments.print_sql:
+        print(";\n".join(statements) + ";")
+        print(f"-- then set the role's password: ALTER ROLE {_identifier(arguments.name)} PASSWORD '…';")
+        return
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    print(f"Role {arguments.name} can use the hub's tables in {database}.{schema_name} and cannot change or remove "
+          f"audit rows. Point the app's DATABASE_URL at it; keep {owner} for init-db and upgrades.")
 
 
 def backup(arguments) -> None:
@@ -164,6 +277,19 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--if-empty", action="store_true", help="do nothing when accounts exist")
     seed.set_defaults(run=seed_demo)
     commands.add_parser("create-user", help="create an account (prompts)").set_defaults(run=create_user)
+    export_parser = commands.add_parser("set-export", help="grant or withdraw export for one account")
+    export_parser.add_argument("username")
+    export_parser.add_argument("setting", choices=list(EXPORT_SETTINGS),
+                               help="yes: may export; no: may not; role: as their role allows")
+    export_parser.set_defaults(run=set_export)
+    role_parser = commands.add_parser("create-app-role",
+                                      help="PostgreSQL: the role the app connects as (no audit changes, not the owner)")
+    role_parser.add_argument("name")
+    role_parser.add_argument("--print-sql", action="store_true", help="print the SQL for a DBA instead of running it")
+    role_parser.add_argument("--password-env", default="LDHUB_APP_PASSWORD", metavar="VARIABLE",
+                             help="environment variable holding the role's password (default LDHUB_APP_PASSWORD; "
+                             "asked for when unset)")
+    role_parser.set_defaults(run=create_app_role)
     backup_parser = commands.add_parser("backup", help="online backup of the SQLite database")
     backup_parser.add_argument("path")
     backup_parser.set_defaults(run=backup)

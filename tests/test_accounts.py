@@ -9,7 +9,7 @@ from models import AuditEvent, User
 from models.codes import Role
 from services import accounts, clock, db, passwords, permissions
 from services.accounts import NewUser, SignedIn
-from services.errors import InputErrors, PermissionDenied, SignInRefused
+from services.errors import InputErrors, NotFound, PermissionDenied, SignInRefused
 from services.permissions import Permission
 from tests.conftest import PASSWORD
 
@@ -391,3 +391,14 @@ def test_no_password_and_no_email_is_refused(engine, staff):
     with pytest.raises(InputErrors, match="single sign-on only"), db.writing(engine) as session:
         accounts.create_user(session, staff.administrator,
                              NewUser("nopass", "No Pass", Role.PRACTITIONER, staff.team.id, ""))
+
+
+def test_the_command_line_grants_export_to_the_first_administrator_and_it_is_audited(engine, staff):
+    with db.writing(engine) as session:
+        granted = accounts.set_export_from_the_command_line(session, "ADMIN", True)
+    assert permissions.has_permission(granted, Permission.EXPORT)
+    with db.reading(engine) as session:
+        row = session.exec(select(AuditEvent).where(AuditEvent.action == "change_export_permission")).one()
+    assert (row.user_id, row.username, row.entity_id) == (None, "manage.py", staff.administrator.id)
+    with pytest.raises(NotFound), db.writing(engine) as session:
+        accounts.set_export_from_the_command_line(session, "nobody", True)
