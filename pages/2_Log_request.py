@@ -13,6 +13,7 @@ from services.permissions import Permission
 from ui import drafts
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
+from ui.london_time import which_reading
 from ui.person_picker import clear_person_picker, person_picker, person_picker_blank, person_picker_keys
 
 user = require(Permission.LOG_REQUEST, title="Log a request")
@@ -22,7 +23,7 @@ st.title("Log a request")
 DONE, RESET, DRAFT = "log_request_done", "log_request_reset", "log_request"
 FORM_KEYS = ("received_on", "received_time", "source", "requester_name", "requester_role", "requester_phone",
              "requester_email", "site", "type", "urgency", "release_on", "reason", "custody_number", "arrested_on",
-             "arrested_time", "offence", "hearing_on", "hearing_time")
+             "arrested_time", "offence", "hearing_on", "hearing_time", "received_fold", "arrested_fold", "hearing_fold")
 
 
 def key(name: str) -> str:
@@ -85,6 +86,7 @@ day_column, time_column = st.columns(2)
 received_on = day_column.date_input("Date received", key=key("received_on"), format="DD/MM/YYYY",
                                     max_value=now.date())
 received_time = time_column.time_input("Time received (24-hour, UK time)", key=key("received_time"), step=60)
+received_fold = which_reading(received_on, received_time, key("received_fold"))
 messages.under("received_at")
 source = st.selectbox("Who is asking (source of referral)", list(sources), format_func=sources.get, index=None,
                       key=key("source"), placeholder="Choose…")
@@ -119,12 +121,14 @@ with st.expander("Custody or court details"):
     arrest_day, arrest_time = st.columns(2)
     arrested_on = arrest_day.date_input("Date of arrest", value=None, key=key("arrested_on"), format="DD/MM/YYYY")
     arrested_time = arrest_time.time_input("Time of arrest", value=None, key=key("arrested_time"), step=60)
+    arrested_fold = which_reading(arrested_on, arrested_time, key("arrested_fold"))
     messages.under("arrested_at")
     offence = text(st, "Offence", "offence", DETAIL_LIMIT)
     messages.under("offence")
     hearing_day, hearing_time = st.columns(2)
     hearing_on = hearing_day.date_input("Next hearing date", value=None, key=key("hearing_on"), format="DD/MM/YYYY")
     next_hearing_time = hearing_time.time_input("Next hearing time", value=None, key=key("hearing_time"), step=60)
+    hearing_fold = which_reading(hearing_on, next_hearing_time, key("hearing_fold"))
     messages.under("next_hearing_at")
 messages.under("submission")
 submitted = st.button("Log request", type="primary")
@@ -140,6 +144,7 @@ if submitted:
         custody_number=custody_number, arrested_on=arrested_on, arrested_time=arrested_time, offence=offence,
         next_hearing_on=hearing_on, next_hearing_time=next_hearing_time,
         prison_release_on=release_on if request_type == RequestType.PRISON_RELEASE else None,
+        received_fold=received_fold, arrested_fold=arrested_fold, next_hearing_fold=hearing_fold,
     )
     errors = {}
     try:

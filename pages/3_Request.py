@@ -4,13 +4,14 @@ import streamlit as st
 
 from models.codes import CodeList, ContactMechanism, RequestStatus, Urgency
 from models.requests import SUMMARY_LIMIT
-from services import clock, code_lists, people, requests, screening
+from services import code_lists, people, requests, screening
 from services.errors import NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
 from ui.editing import attempt, show_notice
 from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
+from ui.london_time import when_it_happened
 from ui.opening import opening
 from ui.screening_start import open_draft
 
@@ -112,38 +113,35 @@ elif (is_open and request.allocated_to_id is None and has_permission(user, Permi
 
 if is_open and request.first_response_at is None and has_permission(user, Permission.RESPOND_TO_REQUEST):
     st.subheader("Record the first response")
-    now = clock.to_london(clock.now())
-    st.session_state.setdefault("respond_on", now.date())
-    st.session_state.setdefault("respond_time", now.time().replace(second=0, microsecond=0))
-    with st.form("first_response"):
-        response_messages = FieldMessages()
-        day_column, time_column = st.columns(2)
-        responded_on = day_column.date_input("Date of response", key="respond_on", format="DD/MM/YYYY")
-        responded_time = time_column.time_input("Time of response (24-hour, UK time)", key="respond_time", step=60)
-        response_messages.under("responded_at")
-        mechanism = st.selectbox("How the response was given", ContactMechanism.choices(), index=None,
-                                 format_func=ContactMechanism.label_of, placeholder="Choose…")
-        response_messages.under("contact_mechanism")
-        summary = st.text_area(requests.ADVICE_GIVEN_LABEL, help=f"Up to {SUMMARY_LIMIT:,} characters.")
-        response_messages.under("summary")
-        response_messages.under("first_response")
-        if st.form_submit_button("Record first response", type="primary"):
-            act("First response recorded.", requests.record_first_response,
-                requests.FirstResponse(responded_on, responded_time, mechanism, summary), messages=response_messages)
+    response_messages = FieldMessages()
+    responded = when_it_happened("of the response", "respond")
+    response_messages.under("responded_at")
+    mechanism = st.selectbox("How the response was given", ContactMechanism.choices(), index=None,
+                             format_func=ContactMechanism.label_of, placeholder="Choose…")
+    response_messages.under("contact_mechanism")
+    summary = st.text_area(requests.ADVICE_GIVEN_LABEL, help=f"Up to {SUMMARY_LIMIT:,} characters.")
+    response_messages.under("summary")
+    response_messages.under("first_response")
+    if st.button("Record first response", type="primary"):
+        act("First response recorded.", requests.record_first_response,
+            requests.FirstResponse(responded.on, responded.at, mechanism, summary, responded.fold),
+            messages=response_messages)
 
 if status in (RequestStatus.ALLOCATED, RequestStatus.REOPENED) and has_permission(
         user, Permission.RESPOND_TO_REQUEST) and st.button("Mark in progress"):
     act("Marked in progress.", requests.start_work)
 
 if requests.can_change_status(status, RequestStatus.CLOSED) and has_permission(user, Permission.RESPOND_TO_REQUEST):
-    with st.form("close"):
-        close_messages = FieldMessages()
-        reason = st.selectbox("Closure reason", list(closure_reasons), format_func=closure_reasons.get, index=None,
-                              placeholder="Choose…")
-        close_messages.under("closure_reason")
-        close_messages.under("status")
-        if st.form_submit_button("Close request"):
-            act("Request closed.", requests.close_request, reason, messages=close_messages)
+    st.subheader("Close the request")
+    close_messages = FieldMessages()
+    reason = st.selectbox("Closure reason", list(closure_reasons), format_func=closure_reasons.get, index=None,
+                          placeholder="Choose…")
+    close_messages.under("closure_reason")
+    closed = when_it_happened("closed", "close")
+    close_messages.under("closed_at")
+    close_messages.under("status")
+    if st.button("Close request"):
+        act("Request closed.", requests.close_request, reason, closed, messages=close_messages)
 
 if status == RequestStatus.CLOSED and has_permission(user, Permission.REOPEN_REQUEST):
     with st.form("reopen"):

@@ -9,6 +9,7 @@ from services.permissions import Permission
 from ui import drafts, instrument_form
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
+from ui.london_time import which_reading
 from ui.screening_start import choose_what_to_screen
 
 user = require(Permission.SCREEN, title="Screening")
@@ -156,8 +157,9 @@ def field(messages: FieldMessages, name: str, widget="text", label=None, error=N
         st.date_input(label, key=k(name), format="DD/MM/YYYY", value=None)
     elif widget == "when":
         day, hour = st.columns(2)
-        day.date_input(f"{label}: date", key=k(options["day"]), format="DD/MM/YYYY")
-        hour.time_input(f"{label}: time (24-hour, London)", key=k(options["hour"]), step=60)
+        on = day.date_input(f"{label}: date", key=k(options["day"]), format="DD/MM/YYYY")
+        at = hour.time_input(f"{label}: time (24-hour, London)", key=k(options["hour"]), step=60)
+        which_reading(on, at, k(options["fold"]))
     messages.under(error or name)
 
 
@@ -165,7 +167,7 @@ def person_and_context(messages: FieldMessages) -> None:
     sites = site_names | ({view.screening.site_id: view.site_name} if view.screening.site_id else {})
     st.selectbox("Site", list(sites), format_func=sites.get, index=None, key=k("site_id"))
     messages.under("site_id")
-    field(messages, "screened_at", "when", "Screening", day="screened_on", hour="screened_time")
+    field(messages, "screened_at", "when", "Screening", day="screened_on", hour="screened_time", fold="screened_fold")
     field(messages, "contact_mechanism", "code", codes=codes.ContactMechanism)
     field(messages, "custody_or_court_details", "area")
     under_18 = view.age is not None and view.age < screening.ADULT_AGE
@@ -203,7 +205,7 @@ def outcome(messages: FieldMessages) -> None:
         field(messages, name, "area")
     st.markdown("**Information shared** — record it only when the person consents to sharing.")
     field(messages, "shared_with", limit=200)
-    field(messages, "shared_at", "when", "Shared", day="shared_on", hour="shared_time")
+    field(messages, "shared_at", "when", "Shared", day="shared_on", hour="shared_time", fold="shared_fold")
     field(messages, "shared_what", "area")
 
 

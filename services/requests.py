@@ -114,6 +114,10 @@ class NewRequest:
     next_hearing_on: date | None = None
     next_hearing_time: time | None = None
     prison_release_on: date | None = None
+    # Which of the autumn hour's two readings each time is (0: BST, the first; 1: GMT): asked only then.
+    received_fold: int | None = None
+    arrested_fold: int | None = None
+    next_hearing_fold: int | None = None
 
 
 def _check(errors: dict[str, str], check, *args, **kwargs):
@@ -137,9 +141,13 @@ def _check_codes(errors: dict[str, str], session: Session, code_list: CodeList, 
 
 
 def _london_moment(
-    errors: dict[str, str], day: date | None, clock_time: time | None, field_name: str, what: str, *, required: bool
+    errors: dict[str, str], day: date | None, clock_time: time | None, field_name: str, what: str, *, required: bool,
+    fold: int | None = None,
 ) -> datetime | None:
-    """A date and a time read on a London clock, as UTC; both are needed, never a silent 00:00."""
+    """A date and a time read on a London clock, as UTC; both are needed, never a silent 00:00.
+
+    A reading that did not happen (spring) is refused; one that happened twice (autumn) needs `fold`.
+    """
     if day is None and clock_time is None:
         if required:
             errors[field_name] = f"Enter the date and the time {what}."
@@ -147,7 +155,11 @@ def _london_moment(
     if day is None or clock_time is None:
         errors[field_name] = f"Enter both the date and the time {what}; one of them is missing."
         return None
-    return clock.from_london(day, clock_time)
+    try:
+        return clock.typed_in_london(day, clock_time, fold)
+    except clock.NotALondonTime as problem:
+        errors[field_name] = str(problem)
+        return None
 
 
 def _refuse_future(errors: dict[str, str], moment: datetime | None, now: datetime, field_name: str, what: str):
@@ -189,10 +201,10 @@ def _check_existing_person(errors: dict[str, str], person: Person, received_at: 
 
 def _validated_request(session: Session, user: User, new: NewRequest, now: datetime, errors: dict[str, str]) -> dict:
     received_at = _london_moment(errors, new.received_on, new.received_time, "received_at", "the request was received",
-                                 required=True)
+                                 required=True, fold=new.received_fold)
     received_at = _refuse_future(errors, received_at, now, "received_at", "received")
     arrested_at = _london_moment(errors, new.arrested_on, new.arrested_time, "arrested_at", "of arrest",
-                                 required=False)
+                                 required=False, fold=new.arrested_fold)
     values = {
         "received_at": received_at,
         "source_of_referral": _check_codes(errors, session, CodeList.SOURCE_OF_REFERRAL, "source_of_referral",
@@ -210,7 +222,7 @@ def _validated_request(session: Session, user: User, new: NewRequest, now: datet
         "offence": _check(errors, free_text, new.offence, "offence", DETAIL_LIMIT) or None,
         "arrested_at": _refuse_future(errors, arrested_at, now, "arrested_at", "of arrest"),
         "next_hearing_at": _london_moment(errors, new.next_hearing_on, new.next_hearing_time, "next_hearing_at",
-                                          "of the next hearing", required=False),
+                                          "of the next hearing", required=False, fold=new.next_hearing_fold),
         "prison_release_on": new.prison_release_on,
     }
     if new.urgency not in Urgency.choices():
@@ -338,17 +350,18 @@ def _allocatable(session: Session, user: User, user_id: int | None) -> User:
     return target
 
 
-def _give_to(session: Session, acting: User, request: Request, target: User, now: datetime, action: str) -> None:
+def _give_to(session: Session, acting: User, request: Request, target: User, at: datetime, action: str) -> None:
+    """Allocate from `at`: when the allocation happened (now, or the time of a back-dated first response)."""
     previous = request.allocated_to_id
     request.allocated_to_id = target.id
-    request.allocated_at = now
+    request.allocated_at = at
     if request.status in (RequestStatus.NEW, RequestStatus.REOPENED):
         _move(request, RequestStatus.ALLOCATED)
-    _touch(request, acting, now)
+    _touch(request, acting, clock.now())
     if previous is None:
-        _event(session, request, EventKind.ALLOCATED, acting, now, f"to {target.full_name}")
+        _event(session, request, EventKind.ALLOCATED, acting, at, f"to {target.full_name}")
     else:
-        _event(session, request, EventKind.REALLOCATED, acting, now,
+        _event(session, request, EventKind.REALLOCATED, acting, at,
                f"from {_full_name(session, previous)} to {target.full_name}")
     audit.record(session, acting, action, entity="request", entity_id=request.id,
                  detail=f"to {target.username}" + (f" from user {previous}" if previous else ""))
@@ -466,6 +479,7 @@ class FirstResponse:
     responded_time: time | None
     contact_mechanism: str | None
     summary: str
+    responded_fold: int | None = None  # the autumn hour only: 0 the first (BST), 1 the second (GMT)
 
 
 def record_first_response(
@@ -483,7 +497,7 @@ def record_first_response(
     now = clock.now()
     errors: dict[str, str] = {}
     responded_at = _london_moment(errors, response.responded_on, response.responded_time, "responded_at",
-                                  "of the response", required=True)
+                                  "of the response", required=True, fold=response.responded_fold)
     responded_at = _refuse_future(errors, responded_at, now, "responded_at", "of the response")
     if responded_at is not None and responded_at < request.received_at.replace(second=0, microsecond=0):
         errors["responded_at"] = (
@@ -495,8 +509,8 @@ def record_first_response(
                      label=ADVICE_GIVEN_LABEL)
     if errors:
         raise InputErrors(errors)
-    if request.status == RequestStatus.NEW:
-        _give_to(session, user, request, _allocatable(session, user, user.id), now, "allocate_request_to_self")
+    if request.status == RequestStatus.NEW:  # answered by whoever answered it, from the moment they did
+        _give_to(session, user, request, _allocatable(session, user, user.id), responded_at, "allocate_request_to_self")
     request.first_response_at = responded_at
     request.first_response_mechanism = response.contact_mechanism
     request.first_response_summary = summary
@@ -504,10 +518,11 @@ def record_first_response(
            ContactMechanism.label_of(response.contact_mechanism))
     if request.status != RequestStatus.IN_PROGRESS:
         _move(request, RequestStatus.IN_PROGRESS)
-        _event(session, request, EventKind.IN_PROGRESS, user, now)
+        _event(session, request, EventKind.IN_PROGRESS, user, responded_at)
     _touch(request, user, now)
     audit.record(session, user, "record_first_response", entity="request", entity_id=request.id,
-                 detail=f"mechanism {response.contact_mechanism}")
+                 detail=f"mechanism {response.contact_mechanism}; "
+                        f"responded at {responded_at.isoformat(timespec='minutes')}")
     session.flush()
     return request
 
@@ -526,8 +541,22 @@ def start_work(session: Session, user: User, request_id: int, version: int | Non
     return request
 
 
-def close_request(session: Session, user: User, request_id: int, version: int | None, closure_reason: str | None
-                  ) -> Request:
+@dataclass(frozen=True)
+class TypedMoment:
+    """When something happened, as typed on a London clock (fold: which autumn reading, when asked)."""
+
+    on: date | None
+    at: time | None
+    fold: int | None = None
+
+
+def close_request(session: Session, user: User, request_id: int, version: int | None, closure_reason: str | None,
+                  closed: TypedMoment | None = None) -> Request:
+    """Close a request at the time it was closed (`closed`, typed; now when not given).
+
+    The closure may be back-dated (entered after a night's work), never into the future, and never
+    before the request was received or first answered; the entry time stays on the audit row.
+    """
     db.require_writing(session)
     require(user, Permission.RESPOND_TO_REQUEST)
     request = _request_for_change(session, user, request_id, version)
@@ -536,19 +565,27 @@ def close_request(session: Session, user: User, request_id: int, version: int | 
             f"Only a request in progress (or reopened) can be closed; this one is "
             f"{RequestStatus.label_of(request.status).lower()}."
         )})
+    now = clock.now()
     errors: dict[str, str] = {}
     reason = _check_codes(errors, session, CodeList.CLOSURE_REASON, "closure_reason", closure_reason,
                           "a closure reason")
+    closed_at = now if closed is None else _refuse_future(
+        errors, _london_moment(errors, closed.on, closed.at, "closed_at", "the request was closed", required=True,
+                               fold=closed.fold), now, "closed_at", "of closure")
+    earliest = max(filter(None, (request.received_at, request.first_response_at)))
+    if closed_at is not None and closed_at < earliest.replace(second=0, microsecond=0):
+        errors["closed_at"] = (f"A request cannot be closed before it was received or first answered "
+                               f"({clock.format_datetime(earliest)}).")
     if errors:
         raise InputErrors(errors)
-    now = clock.now()
     _move(request, RequestStatus.CLOSED)
-    request.closed_at = now
+    request.closed_at = closed_at
     request.closure_reason = reason
     _touch(request, user, now)
-    _event(session, request, EventKind.CLOSED, user, now,
+    _event(session, request, EventKind.CLOSED, user, closed_at,
            code_lists.labels(session, CodeList.CLOSURE_REASON).get(reason, reason))
-    audit.record(session, user, "close_request", entity="request", entity_id=request.id, detail=f"reason {reason}")
+    audit.record(session, user, "close_request", entity="request", entity_id=request.id,
+                 detail=f"reason {reason}; closed at {closed_at.isoformat(timespec='minutes')}")
     session.flush()
     return request
 

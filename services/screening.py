@@ -129,6 +129,7 @@ class PersonAndContext:
     site_id: int | None = None
     screened_on: date | None = None  # London date and time, as read on the clock
     screened_time: time | None = None
+    screened_fold: int | None = None  # in the autumn hour that happens twice: 0 the first (BST), 1 the second
     contact_mechanism: str | None = None
     custody_or_court_details: str | None = None
     appropriate_adult_required: bool = False
@@ -186,6 +187,7 @@ class Outcome:
     shared_with: str | None = None
     shared_on: date | None = None
     shared_time: time | None = None
+    shared_fold: int | None = None  # as screened_fold
     shared_what: str | None = None
 
 
@@ -459,11 +461,20 @@ def form_values(view: ScreeningView) -> dict[str, Any]:
     values.update(
         screened_on=screened.date(),
         screened_time=screened.time().replace(second=0, microsecond=0),
+        screened_fold=_fold(screened),
         shared_on=shared.date() if shared else None,
         shared_time=shared.time().replace(second=0, microsecond=0) if shared else None,
+        shared_fold=_fold(shared),
         vulnerabilities=list(view.vulnerability_codes),
     )
     return values
+
+
+def _fold(london: datetime | None) -> int | None:
+    """Which reading of a twice-happening autumn hour a stored time is (None for every other time)."""
+    if london is None or not clock.happens_twice(london.date(), london.time().replace(tzinfo=None)):
+        return None
+    return london.fold
 
 
 # --- saving sections --------------------------------------------------------------------------
@@ -532,13 +543,19 @@ def _code(errors: dict[str, str], value: str | None, name: str, codes: type) -> 
     return value
 
 
-def _london(on: date | None, at: time | None, name: str, errors: dict[str, str]) -> datetime | None:
+def _london(on: date | None, at: time | None, name: str, errors: dict[str, str], fold: int | None = None
+            ) -> datetime | None:
+    """A typed London date and time as UTC: refused when it did not happen; `fold` says which autumn reading."""
     if on is None and at is None:
         return None
     if on is None or at is None:
         errors[name] = f"{label(name)}: enter both the date (dd/mm/yyyy) and the 24-hour time."
         return None
-    return clock.from_london(on, at)
+    try:
+        return clock.typed_in_london(on, at, fold)
+    except clock.NotALondonTime as problem:
+        errors[name] = f"{label(name)}: {problem}"
+        return None
 
 
 def _snapshot(screening: Screening, names: list[str]) -> dict[str, Any]:
@@ -602,7 +619,7 @@ def save_person_and_context(
         if site is None or site.team_id != screening.team_id or (not site.active and data.site_id != screening.site_id):
             errors["site_id"] = "Choose one of your team's sites."
     values["site_id"] = data.site_id
-    screened_at = _london(data.screened_on, data.screened_time, "screened_at", errors)
+    screened_at = _london(data.screened_on, data.screened_time, "screened_at", errors, data.screened_fold)
     if screened_at is not None:
         _check_screened_at(session, screening, screened_at, errors)
     values["screened_at"] = screened_at
@@ -902,7 +919,7 @@ def save_outcome(
                                             RECOMMENDATION_LIMIT),
         "shared_with": _text(errors, data.shared_with, "shared_with", SHARED_WITH_LIMIT),
         "shared_what": _text(errors, data.shared_what, "shared_what", NOTE_LIMIT),
-        "shared_at": _london(data.shared_on, data.shared_time, "shared_at", errors),
+        "shared_at": _london(data.shared_on, data.shared_time, "shared_at", errors, data.shared_fold),
     }
     sharing = [name for name in SHARING_FIELDS if values[name] is not None]
     if sharing and screening.consent_to_share != ConsentStatus.GIVEN:

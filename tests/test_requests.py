@@ -857,6 +857,7 @@ def test_who_may_list_requests(engine, staff):
         admin = session.get(User, staff.administrator.id)
         admin.can_export = False
         session.add(admin)
+    staff.administrator.can_export = True  # granted export (off for administrators by default)
     requests.request_list_query(staff.administrator, RequestFilters())  # export needs the same rows
     with pytest.raises(PermissionDenied):
         requests.request_list_query(admin, RequestFilters())

@@ -460,3 +460,30 @@ def test_query_filters_parse_what_the_app_wrote_and_drop_anything_else():
                "who": ["x" * 500]}
     assert parse(filters, hostile) == {"site": (2,), "status": ("closed",), "who": "any", "from": None,
                                        "mine": False}
+
+
+def test_the_autumn_hour_asks_which_and_the_spring_hour_says_why(app_test, sqlite_engine, sqlite_staff):
+    test = log_page(app_test, sqlite_staff.practitioner)
+    test.radio(key="person_mode").set_value(NOBODY).run()
+    fill_request(test, sqlite_staff, log_type="advice")
+    test.date_input(key="log_received_on").set_value(date(2026, 3, 8))
+    test.time_input(key="log_received_time").set_value(time(1, 30)).run()
+    assert not [radio for radio in test.radio if "happened twice" in radio.label]  # an ordinary night
+    test.date_input(key="log_received_on").set_value(date(2025, 10, 26)).run()
+    question = [radio for radio in test.radio if radio.label == "01:30 on 26/10/2025 happened twice: which one?"]
+    assert question and question[0].options == ["The first, in summer time (BST)",
+                                                "The second, after the clocks went back (GMT)"]
+    button(test, "Log request").click().run()
+    assert "happened twice in the UK" in errors(test) and count(sqlite_engine, Request) == 0
+    test.radio(key="log_received_fold").set_value(1)
+    button(test, "Log request").click().run()
+    assert not test.error, errors(test)
+    with db.reading(sqlite_engine) as session:
+        assert session.exec(select(Request)).one().received_at == datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+    test.radio(key="person_mode").set_value(NOBODY).run()  # a fresh form after the save
+    test.date_input(key="log_received_on").set_value(date(2025, 3, 30))
+    test.time_input(key="log_received_time").set_value(time(1, 30)).run()
+    fill_request(test, sqlite_staff, log_type="advice")
+    button(test, "Log request").click().run()
+    assert "01:30 on 30/03/2025 did not happen in the UK: clocks went forward at 01:00" in errors(test)
+    assert count(sqlite_engine, Request) == 1

@@ -14,8 +14,9 @@ from sqlmodel import select
 from models import AuditEvent, CodeItem, InstrumentResult, Person, Request, Screening, ScreeningAmendment
 from models.codes import CodeList, ConsentStatus, RiskLevel, ScreeningOutcome, ScreeningStatus
 from services import clock, db, instruments, screening
-from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
+from services.errors import Conflict, InputErrors, PermissionDenied
 from services.matching import name_key
+from services.permissions import NoSuchRecord
 from services.screening import (
     Consent,
     InstrumentAnswers,
@@ -191,9 +192,10 @@ def test_another_team_cannot_read_or_save_a_screening(engine, staff):
         screening.save_risk(session, staff.other_team_lead, draft.id, draft.version, Risk("low"))
 
 
-def test_an_unknown_screening_is_not_found(engine, staff):
-    with pytest.raises(NotFound), db.reading(engine) as session:
+def test_an_unknown_screening_reads_as_another_teams(engine, staff):
+    with pytest.raises(NoSuchRecord) as refused, db.reading(engine) as session:
         screening.get_screening(session, staff.practitioner, 999)
+    assert str(refused.value) == "No such record in your team."
 
 
 # --- person and context -----------------------------------------------------------------------
@@ -686,7 +688,8 @@ def test_the_screening_list_query_gives_labelled_rows_for_the_team_only(engine, 
     assert [row["screening_id"] for row in dated] == [draft_id]
 
 
-def test_an_administrator_may_build_the_list_for_export_but_a_stranger_may_not(engine, staff):
+def test_an_administrator_granted_export_may_build_the_list_but_a_stranger_may_not(engine, staff):
+    staff.administrator.can_export = True  # export is off for administrators until granted (docs/security.md)
     assert screening.screenings_query(staff.administrator).columns == screening.SCREENING_COLUMNS
     staff.practitioner.active = False  # an account disabled since the page was drawn
     with pytest.raises(PermissionDenied):
