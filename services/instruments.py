@@ -208,8 +208,10 @@ _DRINKING_FREQUENCY = (
     Option("2 to 3 times a week", 3),
     Option("4 or more times a week", 4),
 )
-_DRINKS_ON_A_TYPICAL_DAY = (
-    Option("1 or 2", 0),
+# The UK version (Public Health England, 2017 onwards) counts UK units where the WHO counts "drinks";
+# its threshold of 5 for AUDIT-C and every score are the WHO's.
+_UNITS_ON_A_TYPICAL_DAY = (
+    Option("0 to 2", 0),
     Option("3 or 4", 1),
     Option("5 or 6", 2),
     Option("7, 8 or 9", 3),
@@ -233,14 +235,14 @@ _EVER_OR_IN_THE_LAST_YEAR = (
 _AUDIT_ITEMS = _numbered(
     (
         ("How often do you have a drink containing alcohol?", _DRINKING_FREQUENCY),
+        ("How many units of alcohol do you drink on a typical day when you are drinking?", _UNITS_ON_A_TYPICAL_DAY),
         (
             (
-                "How many drinks containing alcohol do you have on a typical day when "
-                "you are drinking?"
+                "How often have you had 6 or more units if female, or 8 or more if male, on a single "
+                "occasion in the last year?"
             ),
-            _DRINKS_ON_A_TYPICAL_DAY,
+            _HOW_OFTEN,
         ),
-        ("How often do you have six or more drinks on one occasion?", _HOW_OFTEN),
         (
             (
                 "How often during the last year have you found that you were not able "
@@ -291,8 +293,9 @@ _AUDIT_ITEMS = _numbered(
 )
 
 _AUDIT_PREAMBLE = (
-    "Now I am going to ask you some questions about your use of alcoholic beverages "
-    'during this past year. A "drink" means one standard drink.'
+    "Now I am going to ask you some questions about your drinking during the last year, counted in "
+    "UK units: one unit is 10 ml of pure alcohol — a single 25 ml measure of spirits; a pint of "
+    "ordinary-strength beer or a 175 ml glass of wine is about two."
 )
 
 # AUDIT-C is AUDIT questions 1 to 3 exactly, sharing the same items (and keys), so a
@@ -300,7 +303,7 @@ _AUDIT_PREAMBLE = (
 AUDIT_C = Instrument(
     code="auditc",
     name="AUDIT-C",
-    version="auditc-2001.1",
+    version="auditc-uk-2017.1",
     preamble=_AUDIT_PREAMBLE,
     items=_AUDIT_ITEMS[:3],
     bands=(
@@ -317,7 +320,7 @@ AUDIT_C = Instrument(
 AUDIT = Instrument(
     code="audit",
     name="AUDIT",
-    version="audit-2001.1",
+    version="audit-uk-2017.1",
     preamble=_AUDIT_PREAMBLE,
     items=_AUDIT_ITEMS,
     bands=(

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services import instruments
 from services.instruments import (
     BJMHS_NO_REFERRAL,
     BJMHS_REFER,
@@ -438,3 +439,16 @@ def test_any_partial_answers_keep_only_what_was_answered(code_and_answers):
 def test_phq9_self_harm_flag_follows_item9_alone(answers):
     result = score("phq9", answers)
     assert (FLAG_SELF_HARM in result.flags) == ((answers.get("item9") or 0) > 0)
+
+
+def test_audit_c_asks_in_uk_units_and_scores_as_before():
+    """The UK wording (units, 6 or more if female / 8 or more if male) with the WHO scores and threshold."""
+    third = instruments.AUDIT_C.items[2]
+    assert third.text == ("How often have you had 6 or more units if female, or 8 or more if male, on a single "
+                          "occasion in the last year?")
+    assert "units of alcohol" in instruments.AUDIT_C.items[1].text and "drinks" not in instruments.AUDIT_C.items[1].text
+    assert [option.score for option in instruments.AUDIT_C.items[1].options] == [0, 1, 2, 3, 4]
+    assert instruments.AUDIT.items[:3] == instruments.AUDIT_C.items  # the full AUDIT carries the same three on
+    assert (instruments.AUDIT_C.version, instruments.AUDIT.version) == ("auditc-uk-2017.1", "audit-uk-2017.1")
+    score = instruments.score(instruments.AUDIT_C.code, {"item1": 2, "item2": 1, "item3": 2})
+    assert (score.total, score.band) == (5, "positive") and instruments.needs_full_audit(score)
