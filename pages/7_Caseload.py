@@ -137,12 +137,7 @@ def requests_list(key: str, point: dict, filters: CaseloadFilters) -> None:
     _, frame, total = shown
     st.markdown(f"**Requests behind the selection: {total:,}**"
                 + (f" (the newest {len(frame):,} are shown)" if total > len(frame) else ""))
-    shown_frame = frame.copy()
-    for column in caseload.DRILLDOWN_COLUMNS:
-        if column.kind == "datetime":
-            shown_frame[column.key] = shown_frame[column.key].map(clock.format_datetime)
-    shown_frame.columns = [column.heading for column in caseload.DRILLDOWN_COLUMNS]
-    st.dataframe(shown_frame, hide_index=True, key=f"list_{key}")
+    st.dataframe(caseload.drilldown_display(frame), hide_index=True, key=f"list_{key}")
     export_button(user, "caseload_requests", (filters, selection), key=f"export_{key}")
 
 

@@ -1498,6 +1498,38 @@ def drilldown_rows(
     return _frame(rows, [column.key for column in columns]), int(total or 0)
 
 
+def drilldown_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The list as the screen shows it: DRILLDOWN_COLUMNS' headings, times as London
+    dd/mm/yyyy HH:MM, and a blank where a request has no such time or value.
+
+    Many requests have no first screening (advice, not yet seen) and some no due time; pandas holds
+    a column of datetimes with gaps as datetime64 with NaT, which is not None and cannot be turned
+    into London time, so every missing value is caught by `pd.isna`, whatever its type.
+    """
+    shown = pd.DataFrame(index=frame.index)
+    for column in DRILLDOWN_COLUMNS:
+        values = frame[column.key]
+        if column.kind == "datetime":
+            shown[column.heading] = [_london_text(value) for value in values]
+        else:
+            shown[column.heading] = ["" if _missing(value) else str(value) for value in values]
+    return shown
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, (str, bytes)) and bool(pd.isna(value)))
+
+
+def _london_text(value: Any) -> str:
+    if _missing(value):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if value.tzinfo is None:  # a naive time from the database is UTC, as everything stored
+        value = value.replace(tzinfo=UTC)
+    return clock.format_datetime(value)
+
+
 def data_stamp(session: Session, user: User) -> int:
     """A number that changes whenever records change, for keying a short-lived cache.
 
