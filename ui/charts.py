@@ -3,6 +3,19 @@
 Every builder takes the small DataFrame a `services.caseload` measure returned and gives back a
 `ChartSpec`: the chart and the fields a click selects (the drill-down keys of that measure). The
 data drawn are counts, labels and staff names only; never a client's name or identifier.
+
+Rules every chart keeps, because a click and the drawing depend on them:
+- **One mark per row.** The measures are already counted, so no chart aggregates again (no
+  `sum(...)`): an aggregated mark keeps only the fields it is grouped by, and a click on it would
+  lose the key fields its list needs (the site's id behind a site's name, a code behind a label).
+- **Every colour in the scale's domain.** A value outside an explicit domain is drawn with no
+  fill: an invisible bar nobody can click. Labels and domains come from one mapping.
+- **Bars from zero.** A distribution drawn over ranges of x uses `bin="binned"` with its start
+  and end, so Vega-Lite draws bars up from zero rather than dashes at each height.
+- **UK dates** (dd/mm/yyyy) in tooltips, carried as text in the data; ISO dates stay only as keys.
+- **Heights are the plotting area's** (`vega_lite` asks for autosize fit-x): Streamlit's default
+  "fit" squeezes axes and legends into the given height, and a bar chart of many rows then loses
+  every other label.
 """
 
 import math
@@ -14,12 +27,18 @@ import altair as alt
 import pandas as pd
 from altair.utils.schemapi import debug_mode
 
+from services import clock
 from services.caseload import DAYS, RAG_LABELS, CaseloadFilters, week_starts
 
 SELECTION = "pick"
 RAG_COLOURS = {"green": "#2e7d32", "amber": "#f9a825", "red": "#c62828"}
 WITHIN_COLOURS = ["#2e7d32", "#c62828"]
 HEIGHT = 260
+ROW_STEP = 26  # pixels per bar of a horizontal bar chart: room for its label at the theme's font
+LABEL_LIMIT = 170  # pixels of a category's label before it is cut short with an ellipsis
+BELOW = alt.Legend(orient="bottom", direction="horizontal")  # a horizontal bar chart's legend: bars keep the width
+OPEN_STATES = {"overdue": "Overdue", "not_overdue": "Not overdue"}
+OPEN_STATE_COLOURS = {"overdue": "#c62828", "not_overdue": "#90a4ae"}
 TILE_LABELS = {
     "received": "Requests received",
     "share_screened": "Share screened",
@@ -60,6 +79,20 @@ def _weeks_axis(filters: CaseloadFilters) -> alt.X:
     )
 
 
+def _count_axis(title: str, **options) -> dict:
+    """A channel's title and axis for a count: whole-number ticks only."""
+    return {"title": title, "axis": alt.Axis(format="d", tickMinStep=1, **options)}
+
+
+def _rows_height(rows: int) -> int:
+    return max(3, rows) * ROW_STEP
+
+
+def _with_week_label(frame: pd.DataFrame) -> pd.DataFrame:
+    """The week's Monday as the screen shows dates (dd/mm/yyyy), for tooltips; `week` stays ISO."""
+    return frame.assign(week_label=frame["week"].map(clock.format_date))
+
+
 def _inline(frame: pd.DataFrame) -> alt.InlineData:
     """The frame's rows inline in the spec, as plain JSON values (dates as ISO text, no NaN).
 
@@ -86,15 +119,15 @@ def _requests_per_week_by(selected: str, shown: str, title: str):
             return ChartSpec(None, ("week", selected))
         pick = _pick("week", selected)
         chart = (
-            alt.Chart(_inline(frame))
+            alt.Chart(_inline(_with_week_label(frame)))
             .mark_bar()
             .encode(
                 x=_weeks_axis(filters),
-                y=alt.Y("sum(requests):Q", title="Requests"),
+                y=alt.Y("requests:Q", stack="zero", **_count_axis("Requests")),
                 color=alt.Color(f"{shown}:N", title=title),
                 opacity=_opacity(pick),
-                tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip(f"{shown}:N", title=title),
-                         alt.Tooltip("requests:Q")],
+                tooltip=[alt.Tooltip("week_label:N", title="Week beginning"), alt.Tooltip(f"{shown}:N", title=title),
+                         alt.Tooltip("requests:Q", title="Requests")],
             )
             .add_params(pick)
             .properties(height=HEIGHT)
@@ -117,24 +150,28 @@ def time_to_first_screening(frame: pd.DataFrame, filters: CaseloadFilters) -> Ch
         to_hours=frame["from_hours"] + target_hours / 4,
         target=frame["within_target"].map({True: "Within target", False: "Over target"}),
     )
+    last_edge = float(data["to_hours"].max())
     bars = (
         alt.Chart(_inline(data))
         .mark_bar()
         .encode(
-            x=alt.X("from_hours:Q", title="Hours from request to first screening (last bar: more than this)"),
+            # "binned": from_hours and to_hours are each bar's edges, so the bars stand on zero.
+            x=alt.X("from_hours:Q", bin="binned", scale=alt.Scale(domain=[0, last_edge]),
+                    title="Hours from request to first screening (last bar: more than this)"),
             x2=alt.X2("to_hours"),
-            y=alt.Y("requests:Q", title="Screened requests"),
+            y=alt.Y("requests:Q", **_count_axis("Screened requests")),
             color=alt.Color("target:N", title="", scale=alt.Scale(domain=["Within target", "Over target"],
                                                                  range=WITHIN_COLOURS)),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("label:N", title="Time to screening"), alt.Tooltip("requests:Q")],
+            tooltip=[alt.Tooltip("label:N", title="Time to screening"),
+                     alt.Tooltip("requests:Q", title="Screened requests")],
         )
         .add_params(pick)
     )
     target = (
         alt.Chart(alt.InlineData(values=[{"target_hours": target_hours, "label": f"Target {target_hours:g} h"}]))
         .mark_rule(strokeDash=[4, 3], color="black")
-        .encode(x=alt.X("target_hours:Q"), tooltip=[alt.Tooltip("label:N")])
+        .encode(x=alt.X("target_hours:Q"), tooltip=[alt.Tooltip("label:N", title="Target")])
     )
     return ChartSpec(alt.layer(bars, target).properties(height=HEIGHT), ("bin",))
 
@@ -144,7 +181,7 @@ def screening_within_target_by_week(frame: pd.DataFrame, filters: CaseloadFilter
         return ChartSpec(None, ("week", "rag"))
     pick = _pick("week", "rag")
     chart = (
-        alt.Chart(_inline(frame))
+        alt.Chart(_inline(_with_week_label(frame)))
         .mark_bar()
         .encode(
             x=_weeks_axis(filters),
@@ -155,8 +192,9 @@ def screening_within_target_by_week(frame: pd.DataFrame, filters: CaseloadFilter
                             legend=alt.Legend(labelExpr=_label_expr(RAG_LABELS))),
             order=alt.Order("rag_order:Q"),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("week:O", title="Week beginning"), alt.Tooltip("rag_label:N", title=""),
-                     alt.Tooltip("requests:Q"),
+            tooltip=[alt.Tooltip("week_label:N", title="Week beginning"),
+                     alt.Tooltip("rag_label:N", title="Time to screening"),
+                     alt.Tooltip("requests:Q", title="Screened requests"),
                      alt.Tooltip("share_within_target:Q", title="Within target that week", format=".0%")],
         )
         .transform_calculate(rag_order="indexof(['green', 'amber', 'red'], datum.rag)")
@@ -181,14 +219,16 @@ def answered_in_time_by_urgency(frame: pd.DataFrame, filters: CaseloadFilters) -
         .encode(
             x=alt.X("share:Q", title="Answered by due time", axis=alt.Axis(format="%"),
                     scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("urgency_label:N", title="Urgency", sort=list(frame["urgency_label"])),
+            y=alt.Y("urgency_label:N", title="Urgency", sort=list(frame["urgency_label"]),
+                    axis=alt.Axis(labelLimit=LABEL_LIMIT)),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("urgency_label:N", title="Urgency"), alt.Tooltip("share:Q", format=".0%"),
+            tooltip=[alt.Tooltip("urgency_label:N", title="Urgency"),
+                     alt.Tooltip("share:Q", title="Share answered in time", format=".0%"),
                      alt.Tooltip("answered_in_time:Q", title="Answered in time"),
                      alt.Tooltip("answerable:Q", title="Answered or due")],
         )
         .add_params(pick)
-        .properties(height=140)
+        .properties(height=_rows_height(len(frame)))
     )
     return ChartSpec(chart, ("urgency",))
 
@@ -197,48 +237,58 @@ def open_caseload_by_practitioner(frame: pd.DataFrame, filters: CaseloadFilters)
     if frame.empty:
         return ChartSpec(None, ("practitioner_id", "state"))
     pick = _pick("practitioner_id", "state")
-    data = frame.melt(id_vars=["practitioner_id", "practitioner"], value_vars=["overdue", "not_overdue"],
+    data = frame.melt(id_vars=["practitioner_id", "practitioner"], value_vars=list(OPEN_STATES),
                       var_name="state", value_name="requests")
-    data["state_label"] = data["state"].map({"overdue": "Overdue", "not_overdue": "Not overdue"})
+    data = data[data["requests"] > 0]  # a segment of no requests has nothing to draw or click
+    data["state_label"] = data["state"].map(OPEN_STATES)
     chart = (
         alt.Chart(_inline(data))
         .mark_bar()
         .encode(
-            y=alt.Y("practitioner:N", title="", sort=list(frame["practitioner"])),
-            x=alt.X("requests:Q", title="Open requests"),
-            color=alt.Color("state_label:N", title="", scale=alt.Scale(domain=["Overdue", "Not yet due"],
-                                                                       range=["#c62828", "#90a4ae"])),
+            y=alt.Y("practitioner:N", title="", sort=list(frame["practitioner"]),
+                    axis=alt.Axis(labelLimit=LABEL_LIMIT)),
+            x=alt.X("requests:Q", stack="zero", **_count_axis("Open requests")),
+            color=alt.Color("state_label:N", title="", sort=list(OPEN_STATES.values()),
+                            scale=alt.Scale(domain=list(OPEN_STATES.values()),
+                                            range=[OPEN_STATE_COLOURS[state] for state in OPEN_STATES]),
+                            legend=BELOW),
+            order=alt.Order("state_order:Q"),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("practitioner:N", title="Allocated to"), alt.Tooltip("state_label:N", title=""),
-                     alt.Tooltip("requests:Q")],
+            tooltip=[alt.Tooltip("practitioner:N", title="Allocated to"), alt.Tooltip("state_label:N", title="State"),
+                     alt.Tooltip("requests:Q", title="Open requests")],
         )
+        .transform_calculate(state_order=f"indexof({list(OPEN_STATES)}, datum.state)")
         .add_params(pick)
-        .properties(height=max(120, 28 * len(frame)))
+        .properties(height=_rows_height(len(frame)))
     )
     return ChartSpec(chart, ("practitioner_id", "state"))
 
 
-def _horizontal_share(frame: pd.DataFrame, key: str, label: str, value: str, title: str, fmt: str) -> alt.Chart:
+def _horizontal_share(frame: pd.DataFrame, key: str, label: str, value: str, title: str, fmt: str,
+                      category: str) -> alt.Chart:
     pick = _pick(key)
     return (
         alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
-            y=alt.Y(f"{label}:N", title="", sort="-x"),
-            x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(format=fmt)),
+            y=alt.Y(f"{label}:N", title="", sort="-x", axis=alt.Axis(labelLimit=LABEL_LIMIT)),
+            x=alt.X(f"{value}:Q", title=title,
+                    axis=alt.Axis(format=fmt, tickMinStep=1 if fmt == "d" else alt.Undefined)),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip(f"{label}:N", title=""), alt.Tooltip(f"{value}:Q", title=title, format=fmt)],
+            tooltip=[alt.Tooltip(f"{label}:N", title=category), alt.Tooltip(f"{value}:Q", title=title, format=fmt)],
         )
         .add_params(pick)
-        .properties(height=max(120, 24 * len(frame)))
+        .properties(height=_rows_height(len(frame)))
     )
 
 
 def vulnerabilities(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
     if frame.empty:
         return ChartSpec(None, ("code",))
-    chart = _horizontal_share(frame, "code", "label", "share", "Share of screened people", ".0%")
-    tooltip = [alt.Tooltip("label:N"), alt.Tooltip("share:Q", format=".0%"), alt.Tooltip("people:Q")]
+    chart = _horizontal_share(frame, "code", "label", "share", "Share of screened people", ".0%", "Vulnerability")
+    tooltip = [alt.Tooltip("label:N", title="Vulnerability"),
+               alt.Tooltip("share:Q", title="Share of screened people", format=".0%"),
+               alt.Tooltip("people:Q", title="People")]
     return ChartSpec(chart.encode(tooltip=tooltip), ("code",))
 
 
@@ -252,11 +302,11 @@ def age_band_and_gender(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartS
         .mark_bar()
         .encode(
             x=alt.X("age_band_label:N", title="Age band", sort=order, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("sum(people):Q", title="People"),
+            y=alt.Y("people:Q", stack="zero", **_count_axis("People")),
             color=alt.Color("gender_label:N", title="Gender identity"),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("age_band_label:N", title="Age band"),
-                     alt.Tooltip("gender_label:N", title="Gender identity"), alt.Tooltip("people:Q")],
+                     alt.Tooltip("gender_label:N", title="Gender identity"), alt.Tooltip("people:Q", title="People")],
         )
         .add_params(pick)
         .properties(height=HEIGHT)
@@ -267,7 +317,7 @@ def age_band_and_gender(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartS
 def ethnic_category(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
     if frame.empty:
         return ChartSpec(None, ("ethnic_category",))
-    return ChartSpec(_horizontal_share(frame, "ethnic_category", "label", "people", "People", "d"),
+    return ChartSpec(_horizontal_share(frame, "ethnic_category", "label", "people", "People", "d", "Ethnic category"),
                      ("ethnic_category",))
 
 
@@ -276,16 +326,16 @@ def pathway_funnel(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
         return ChartSpec(None, ("stage",))
     pick = _pick("stage")
     base = alt.Chart(_inline(frame)).encode(
-        y=alt.Y("label:N", title="", sort=list(frame["label"])),
-        x=alt.X("requests:Q", title="Requests"),
+        y=alt.Y("label:N", title="", sort=list(frame["label"]), axis=alt.Axis(labelLimit=LABEL_LIMIT)),
+        x=alt.X("requests:Q", **_count_axis("Requests")),
     )
     bars = base.mark_bar().encode(
         opacity=_opacity(pick),
-        tooltip=[alt.Tooltip("label:N", title="Stage"), alt.Tooltip("requests:Q"),
+        tooltip=[alt.Tooltip("label:N", title="Stage"), alt.Tooltip("requests:Q", title="Requests"),
                  alt.Tooltip("share_of_received:Q", title="Share of requests", format=".0%")],
     ).add_params(pick)
     text = base.mark_text(align="left", dx=4).encode(text=alt.Text("share_of_received:Q", format=".0%"))
-    return ChartSpec(alt.layer(bars, text).properties(height=180), ("stage",))
+    return ChartSpec(alt.layer(bars, text).properties(height=_rows_height(len(frame))), ("stage",))
 
 
 def onward_referrals(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
@@ -296,15 +346,16 @@ def onward_referrals(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec
         alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
-            y=alt.Y("service_label:N", title="", sort="-x"),
-            x=alt.X("sum(referrals):Q", title="Onward referrals"),
-            color=alt.Color("outcome_label:N", title="Outcome"),
+            y=alt.Y("service_label:N", title="", sort="-x", axis=alt.Axis(labelLimit=LABEL_LIMIT)),
+            x=alt.X("referrals:Q", stack="zero", **_count_axis("Onward referrals")),
+            color=alt.Color("outcome_label:N", title="Outcome", legend=alt.Legend(orient="bottom", columns=2)),
             opacity=_opacity(pick),
             tooltip=[alt.Tooltip("service_label:N", title="Service"),
-                     alt.Tooltip("outcome_label:N", title="Outcome"), alt.Tooltip("referrals:Q")],
+                     alt.Tooltip("outcome_label:N", title="Outcome"),
+                     alt.Tooltip("referrals:Q", title="Onward referrals")],
         )
         .add_params(pick)
-        .properties(height=max(120, 24 * frame["service"].nunique()))
+        .properties(height=_rows_height(frame["service"].nunique()))
     )
     return ChartSpec(chart, ("service", "outcome"))
 
@@ -314,7 +365,7 @@ def cover_by_hour_and_day(frame: pd.DataFrame, filters: CaseloadFilters) -> Char
         return ChartSpec(None, ("weekday", "hour"))
     pick = _pick("weekday", "hour")
     chart = (
-        alt.Chart(_inline(frame))
+        alt.Chart(_inline(frame.assign(hour_label=frame["hour"].map(lambda hour: f"{hour:02d}:00–{hour:02d}:59"))))
         .mark_rect()
         .encode(
             x=alt.X("hour:O", title="Hour of the day (London)", scale=alt.Scale(domain=list(range(24))),
@@ -322,7 +373,8 @@ def cover_by_hour_and_day(frame: pd.DataFrame, filters: CaseloadFilters) -> Char
             y=alt.Y("day:N", title="", sort=list(DAYS), scale=alt.Scale(domain=list(DAYS))),
             color=alt.Color("requests:Q", title="Requests", scale=alt.Scale(scheme="blues")),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("day:N"), alt.Tooltip("hour:O", title="Hour"), alt.Tooltip("requests:Q")],
+            tooltip=[alt.Tooltip("day:N", title="Day"), alt.Tooltip("hour_label:N", title="Hour (London)"),
+                     alt.Tooltip("requests:Q", title="Requests")],
         )
         .add_params(pick)
         .properties(height=220)
@@ -338,16 +390,18 @@ def out_of_hours(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
         alt.Chart(_inline(frame))
         .mark_bar()
         .encode(
-            y=alt.Y("label:N", title="", sort=list(frame["label"])),
+            y=alt.Y("label:N", title="", sort=list(frame["label"]), axis=alt.Axis(labelLimit=LABEL_LIMIT)),
             x=alt.X("share:Q", title="Share of requests", axis=alt.Axis(format="%")),
             color=alt.Color("out_of_hours:N", title="Out of hours",
                             scale=alt.Scale(domain=[True, False], range=["#5e35b1", "#b0bec5"]),
-                            legend=alt.Legend(labelExpr="datum.label == 'true' ? 'Yes' : 'No'")),
+                            legend=alt.Legend(labelExpr="datum.label == 'true' ? 'Yes' : 'No'", orient="bottom",
+                                              direction="horizontal")),
             opacity=_opacity(pick),
-            tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("requests:Q"), alt.Tooltip("share:Q", format=".0%")],
+            tooltip=[alt.Tooltip("label:N", title="Received"), alt.Tooltip("requests:Q", title="Requests"),
+                     alt.Tooltip("share:Q", title="Share", format=".0%")],
         )
         .add_params(pick)
-        .properties(height=120)
+        .properties(height=_rows_height(len(frame)))
     )
     return ChartSpec(chart, ("category",))
 
@@ -355,20 +409,29 @@ def out_of_hours(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
 def activities_by_month(frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
     if frame.empty:
         return ChartSpec(None, ())
+    data = frame.assign(month_label=frame["month"].map(_month_label))
     chart = (
-        alt.Chart(_inline(frame))
+        alt.Chart(_inline(data))
         .mark_bar()
         .encode(
-            x=alt.X("month:O", title="Month", axis=alt.Axis(labelAngle=0)),
+            # "2026-09" shown as "09/2026", the order of the screen's dates.
+            x=alt.X("month:O", title="Month", axis=alt.Axis(
+                labelAngle=0, labelExpr="slice(datum.value, 5, 7) + '/' + slice(datum.value, 0, 4)")),
             xOffset=alt.XOffset("kind_label:N"),
-            y=alt.Y("sessions:Q", title="Meetings or sessions"),
+            y=alt.Y("sessions:Q", **_count_axis("Meetings or sessions")),
             color=alt.Color("kind_label:N", title=""),
-            tooltip=[alt.Tooltip("month:O"), alt.Tooltip("kind_label:N", title=""), alt.Tooltip("sessions:Q"),
+            tooltip=[alt.Tooltip("month_label:N", title="Month"), alt.Tooltip("kind_label:N", title="Activity"),
+                     alt.Tooltip("sessions:Q", title="Meetings or sessions"),
                      alt.Tooltip("people_trained:Q", title="People trained")],
         )
         .properties(height=HEIGHT)
     )
     return ChartSpec(chart, ())
+
+
+def _month_label(month: str) -> str:
+    """'2026-09' as 'September 2026'."""
+    return date.fromisoformat(f"{month}-01").strftime("%B %Y")
 
 
 BUILDERS: dict[str, Callable[[pd.DataFrame, CaseloadFilters], ChartSpec]] = {
@@ -404,6 +467,8 @@ def vega_lite(chart: alt.TopLevelMixin) -> dict:
     caches the specs with the measures.
     """
     spec = chart.to_dict(validate=False)
+    # The height is the plotting area's; the width is the column's (see the module's rules).
+    spec["autosize"] = {"type": "fit-x", "contains": "padding"}
     # Altair's default theme fixes a 300 × 300 view; Streamlit sizes charts to their column.
     view = spec.get("config", {}).get("view", {})
     view.pop("continuousWidth", None)
