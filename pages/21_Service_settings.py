@@ -135,6 +135,8 @@ def settings_section() -> None:
             values[row.key] = st.number_input(f"{row.label} ({row.unit})", value=row.value, step=1,
                                               key=f"setting_{row.key}_{round_}",
                                               help=f"Default {row.default:,}; from {row.minimum:,} to {row.maximum:,}.")
+            if row.why:
+                st.caption(row.why)
             messages.under(row.key)
         if st.form_submit_button("Save settings", type="primary"):
             attempt(engine, user, admin.change_settings, values, versions, messages=messages, form="settings",

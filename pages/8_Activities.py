@@ -16,6 +16,7 @@ from ui import activity_forms
 from ui.editing import show_notice
 from ui.export_button import export_button
 from ui.guard import app_engine, require
+from ui.record_id import record_id_from_query
 
 user = require(Permission.VIEW_ACTIVITIES, title="Activities")
 engine = app_engine()
@@ -23,9 +24,8 @@ st.title("Activities")
 show_notice()
 can_log = has_permission(user, Permission.LOG_ACTIVITY)
 
-linked = st.query_params.get("id")
-if linked:
-    activity_forms.linked_record(engine, user, linked, can_log)
+if "id" in st.query_params:  # one record, opened by its link
+    activity_forms.linked_record(engine, user, record_id_from_query("id"), can_log)
     st.stop()
 
 with db.reading(engine) as session:

@@ -445,6 +445,7 @@ class SettingRow:
     maximum: int
     unit: str
     version: int | None  # None: never changed, the default applies
+    why: str = ""  # the source of the default and the reason for the range, shown beside the setting
 
 
 def list_settings(session: Session, user: User) -> list[SettingRow]:
@@ -456,7 +457,7 @@ def list_settings(session: Session, user: User) -> list[SettingRow]:
         rows.append(SettingRow(
             key=key, label=definition.label, value=settings.get_int(session, key), default=definition.default,
             minimum=definition.minimum, maximum=definition.maximum, unit=definition.unit,
-            version=row.version if row else None,
+            version=row.version if row else None, why=definition.why,
         ))
     return rows
 

@@ -1,9 +1,15 @@
 """Retention: people whose records are past the organisation's retention period, and their deletion.
 
-The rule (settings `retention_adult_years` and `retention_child_until_age`; the defaults follow
-common NHS practice for mental-health records, and the organisation must confirm its own):
-- an adult's record is kept for `retention_adult_years` after the last contact;
-- a child's (under 18 at the last contact) until their `retention_child_until_age`th birthday.
+The rule is the NHS Records Management Code of Practice 2021, Appendix II (retention schedule), with
+its periods as settings (services/settings.py shows each setting's source beside it):
+- mental health records (an L&D team's records are): `retention_adult_years` (20) after the last
+  contact;
+- children's records (the person under 18 at the last contact): until their
+  `retention_child_until_age`th birthday (25), or the birthday after it (26th) when they were 17
+  at the last contact;
+- a record that two rules cover is kept for the longer (the Code: the longest applicable period).
+With the Code's own periods the mental-health rule is the longer for every child; the children's
+rule decides only where an organisation shortens the other, and then it still protects children.
 "Kept until" a date means kept through that day: the record is past retention from the next day.
 
 The last contact is the latest date the record shows: the person's `last_contact_on`, their
@@ -74,8 +80,9 @@ class RetentionRule:
     child_until_age: int
 
     def describe(self) -> str:
-        return (f"adults {self.adult_years} years after the last contact; "
-                f"children (under {ADULTHOOD} at the last contact) until age {self.child_until_age}")
+        return (f"mental health records {self.adult_years} years after the last contact; children's records "
+                f"(under {ADULTHOOD} at the last contact) until age {self.child_until_age}, or "
+                f"{self.child_until_age + 1} if 17 at the last contact, when that is later")
 
 
 @dataclass(frozen=True)
@@ -127,9 +134,15 @@ def age_on(date_of_birth: date, day: date) -> int:
 
 
 def retained_until(date_of_birth: date | None, last_contact_on: date, rule: RetentionRule) -> tuple[str, date]:
-    if date_of_birth is not None and age_on(date_of_birth, last_contact_on) < ADULTHOOD:
-        return CHILD, add_years(date_of_birth, rule.child_until_age)
-    return ADULT, add_years(last_contact_on, rule.adult_years)
+    """(ADULT or CHILD, the last day the record is kept): the longer of every rule that covers it."""
+    mental_health = add_years(last_contact_on, rule.adult_years)
+    if date_of_birth is None:
+        return ADULT, mental_health
+    age = age_on(date_of_birth, last_contact_on)
+    if age >= ADULTHOOD:
+        return ADULT, mental_health
+    birthday = add_years(date_of_birth, rule.child_until_age + (1 if age == ADULTHOOD - 1 else 0))
+    return CHILD, max(mental_health, birthday)
 
 
 def review_queue(session: Session, acting: User | None, *, today: date | None = None,

@@ -49,9 +49,16 @@ DEFINITIONS: dict[str, SettingDefinition] = {
             "screening_target_minutes", "Target: request to first screening", 4 * 60, 1, MINUTES_IN_A_YEAR, "minutes"
         ),
         SettingDefinition(
-            "retention_adult_years", "Keep adults' records after last contact", 20, 1, 100, "years"
+            "retention_adult_years", "Mental health records: keep after the last contact", 20, 1, 100, "years",
+            "NHS Records Management Code of Practice 2021, Appendix II, mental health records: 20 years after "
+            "the last contact (10 after death). An L&D team's records are mental health records; this applies "
+            "to children too, and a child's record is kept for the longer of this and the children's rule.",
         ),
-        SettingDefinition("retention_child_until_age", "Keep children's records until age", 25, 18, 100, "years"),
+        SettingDefinition(
+            "retention_child_until_age", "Children's records: keep until this birthday", 25, 18, 100, "years",
+            "NHS Records Management Code of Practice 2021, Appendix II, children's records: until the 25th "
+            "birthday, or the 26th if the young person was 17 when care ended (one more than this setting).",
+        ),
     )
 }
 

@@ -14,6 +14,7 @@ from models import Activity, AuditEvent, CodeItem, Person, Setting, Site, Team, 
 from models.codes import ActivityKind, Role, SiteKind
 from services import activities, administration, clock, db, matching, settings
 from tests.conftest import shown_errors, unescaped
+from ui.record_id import NOT_A_RECORD_ID
 
 SETTINGS_PAGE = "pages/21_Service_settings.py"
 ACTIVITIES_PAGE = "pages/8_Activities.py"
@@ -476,9 +477,34 @@ def test_an_old_record_keeps_its_withdrawn_service_and_typed_prison(app_test, sq
     assert (edited.minutes_spent, edited.services_referred, edited.prison) == (45, "crisis_team", "HMP Nowhere")
 
 
-@pytest.mark.parametrize("record_id", ["abc", "１２", "-1", "999999"])
-def test_a_link_to_no_such_activity_says_so(app_test, sqlite_staff, record_id):
+@pytest.mark.parametrize(("record_id", "message"), [
+    ("abc", NOT_A_RECORD_ID), ("１２", NOT_A_RECORD_ID), ("-1", NOT_A_RECORD_ID), ("9" * 30, NOT_A_RECORD_ID),
+    ("999999", "No such record in your team."),  # read as another team's record would be
+])
+def test_a_link_to_no_such_activity_says_so(app_test, sqlite_staff, record_id, message):
     test = _activities_page(app_test, sqlite_staff.practitioner, query={"id": record_id})
     assert not test.exception, test.exception
-    assert [error.value for error in test.error] == ["No such activity."]
+    assert [error.value for error in test.error] == [message]
     assert not test.text_input
+
+
+def test_opening_an_activity_is_audited_once_per_browser_session(app_test, sqlite_engine, sqlite_staff):
+    with db.writing(sqlite_engine) as session:
+        made = activities.log_activity(session, sqlite_staff.practitioner, activities.TrainingInput(
+            activity_on=date(2026, 1, 5), audience_agency="police", topic="Mental health awareness",
+            number_trained=12, minutes_spent=60))
+    test = _activities_page(app_test, sqlite_staff.practitioner, query={"id": str(made.id)})
+    assert not test.exception and not test.error
+    test.run()
+    with db.reading(sqlite_engine) as session:
+        views = session.exec(select(AuditEvent).where(AuditEvent.action == "view_activity")).all()
+    assert [(view.entity_id, view.user_id) for view in views] == [(made.id, sqlite_staff.practitioner.id)]
+
+
+def test_each_retention_and_time_out_setting_shows_its_source_and_why(app_test, sqlite_staff):
+    test = _settings_page(app_test, sqlite_staff, "Settings")
+    captions = " ".join(caption.value for caption in test.caption)
+    assert "Records Management Code of Practice 2021, Appendix II, mental health records: 20 years" in captions
+    assert "children's records: until the 25th birthday, or the 26th if the young person was 17" in captions
+    assert "At most 60 minutes: on a shared custody-suite or court PC the screen clears itself" in captions
+    assert test.number_input(key="setting_idle_timeout_minutes_0").help == "Default 30; from 5 to 60."

@@ -27,6 +27,12 @@ from services.retention import ADULT, CHILD, RetentionRule
 
 TODAY = date(2025, 6, 15)
 DEFAULT_RULE = RetentionRule(20, 25)
+SHORTER_MENTAL_HEALTH_RULE = RetentionRule(8, 25)
+
+
+def _shorter_mental_health_period(engine):
+    with db.writing(engine) as session:
+        session.add(Setting(key="retention_adult_years", value="8"))
 
 
 def _person(engine, staff, given="Siân", *, date_of_birth=None, last_contact_on=None, team=None) -> int:
@@ -94,13 +100,32 @@ def _due(engine, staff, today=TODAY) -> dict[int, str]:
     [
         (date(1970, 1, 1), date(2005, 6, 14), (ADULT, date(2025, 6, 14))),
         (None, date(2005, 6, 14), (ADULT, date(2025, 6, 14))),  # no date of birth: the adult rule
-        (date(1990, 1, 1), date(2007, 12, 31), (CHILD, date(2015, 1, 1))),  # 17 at the last contact
         (date(1990, 1, 1), date(2008, 1, 1), (ADULT, date(2028, 1, 1))),  # 18 that day
-        (date(2000, 2, 29), date(2015, 5, 1), (CHILD, date(2025, 3, 1))),  # no 29 February in 2025
+        # A child's mental health record: the Code's 20 years after the last contact is the longer.
+        (date(1990, 1, 1), date(2007, 12, 31), (CHILD, date(2027, 12, 31))),
+        (date(2000, 2, 29), date(2015, 5, 1), (CHILD, date(2035, 5, 1))),
     ],
 )
-def test_the_rule(date_of_birth, last_contact, expected):
+def test_the_rule_with_the_codes_periods(date_of_birth, last_contact, expected):
     assert retention.retained_until(date_of_birth, last_contact, DEFAULT_RULE) == expected
+
+
+@pytest.mark.parametrize(
+    ("date_of_birth", "last_contact", "expected"),
+    [
+        (date(1990, 1, 1), date(2006, 12, 31), date(2015, 1, 1)),  # 16 at the last contact: the 25th birthday
+        (date(1990, 1, 1), date(2007, 1, 1), date(2016, 1, 1)),  # 17 that day: the 26th birthday
+        (date(1990, 1, 1), date(2007, 12, 31), date(2016, 1, 1)),  # 17 on the eve of 18: still the 26th
+        (date(2000, 2, 29), date(2015, 5, 1), date(2025, 3, 1)),  # 15; no 29 February in 2025
+        (date(2004, 2, 29), date(2021, 3, 1), date(2030, 3, 1)),  # 17 (born on 29 February); 2030 is common
+        (date(2004, 2, 29), date(2022, 2, 28), date(2030, 3, 1)),  # the day before an 18th on 1 March
+        (date(2010, 7, 1), date(2020, 7, 1), date(2035, 7, 1)),  # 10 at the last contact
+    ],
+)
+def test_where_the_childrens_rule_is_the_longer_it_keeps_to_the_25th_or_the_26th_birthday(
+        date_of_birth, last_contact, expected):
+    """An organisation that keeps mental health records 8 years: children's records still follow the Code."""
+    assert retention.retained_until(date_of_birth, last_contact, SHORTER_MENTAL_HEALTH_RULE) == (CHILD, expected)
 
 
 # --- The queue at its boundaries ---------------------------------------------------------------
@@ -115,6 +140,7 @@ def test_adult_twenty_years_after_last_contact_yesterday_is_due_today_is_not(eng
 
 
 def test_child_who_turned_25_yesterday_is_due_one_turning_25_tomorrow_is_not(engine, staff):
+    _shorter_mental_health_period(engine)  # so that the children's rule is the longer one
     due = _person(engine, staff, "Due", date_of_birth=date(2000, 6, 14), last_contact_on=date(2015, 6, 1))
     kept = _person(engine, staff, "Kept", date_of_birth=date(2000, 6, 16), last_contact_on=date(2015, 6, 1))
     birthday_today = _person(engine, staff, "Today", date_of_birth=date(2000, 6, 15), last_contact_on=date(2015, 6, 1))
@@ -147,7 +173,22 @@ def test_the_settings_decide(engine, staff):
     assert queue.rule == RetentionRule(8, 25) and [case.person_id for case in queue.cases] == [person]
 
 
+def test_a_child_under_the_codes_periods_is_kept_twenty_years_after_the_last_contact(engine, staff):
+    turned_25 = _person(engine, staff, "Young", date_of_birth=date(2000, 6, 14), last_contact_on=date(2015, 6, 1))
+    assert turned_25 not in _due(engine, staff)
+    assert _due(engine, staff, date(2035, 6, 2)) == {turned_25: CHILD}
+
+
+def test_a_young_person_seventeen_at_the_last_contact_is_kept_to_the_26th_birthday(engine, staff):
+    _shorter_mental_health_period(engine)
+    seventeen = _person(engine, staff, "Seventeen", date_of_birth=date(1999, 6, 14), last_contact_on=date(2017, 1, 1))
+    assert seventeen not in _due(engine, staff, date(2024, 6, 15))  # the day after the 25th birthday: kept
+    assert seventeen not in _due(engine, staff, date(2025, 6, 14))  # the 26th birthday: kept through it
+    assert _due(engine, staff, date(2025, 6, 15)) == {seventeen: CHILD}
+
+
 def test_the_queue_counts_adults_and_children_and_names_no_one(engine, staff):
+    _shorter_mental_health_period(engine)
     _person(engine, staff, "Ann", date_of_birth=date(1970, 1, 1), last_contact_on=date(2001, 1, 1))
     _person(engine, staff, "Bea", date_of_birth=date(1990, 1, 1), last_contact_on=date(2006, 1, 1),
             team=staff.other_team)

@@ -34,6 +34,7 @@ from services.activities import (
 from services.errors import NotFound, PermissionDenied
 from ui.editing import attempt, choose, form_round, shown_version
 from ui.forms import FieldMessages, submission_done, submission_token
+from ui.opening import opening
 
 SAVE_LABELS = {
     ActivityKind.MAPPA_MEETING: "Save MAPPA meeting",
@@ -302,15 +303,15 @@ def _release_fields(key, defaults: PrisonReleaseInput | None, messages, person_i
     )
 
 
-def linked_record(engine: Engine, user: User, record_id: str, can_log: bool) -> None:
-    """A record opened by its link (?id=…); another team's is refused by the service."""
+def linked_record(engine: Engine, user: User, record_id: int | None, can_log: bool) -> None:
+    """A record opened by its link (?id=…): its opening audited once per browser session; a missing id
+    and another team's refused alike by the service (an id that is not one has been refused already)."""
     st.page_link("pages/8_Activities.py", label="All activities", icon=":material/arrow_back:")
-    if not record_id.isascii() or not record_id.isdigit():
-        st.error("No such activity.")
+    if record_id is None:
         return
     try:
-        with db.reading(engine) as session:
-            activity = activities.get_activity(session, user, int(record_id))
+        with opening(engine, "activity", record_id) as (session, first):
+            activity = activities.open_activity(session, user, record_id, audited=first)
     except (PermissionDenied, NotFound) as refused:
         st.error(str(refused))
         return
