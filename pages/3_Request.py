@@ -8,7 +8,7 @@ from services import code_lists, people, requests, screening
 from services.errors import NotFound, PermissionDenied
 from services.permissions import Permission, has_permission
 from ui.editing import attempt, show_notice
-from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration
+from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plain
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.london_time import when_it_happened
@@ -61,7 +61,7 @@ elif request.first_response_at:
 st.subheader("Person")
 st.text(people.describe(detail.person) if detail.person else "No person: a general advice request.")
 if detail.person and is_open and has_permission(user, Permission.SCREEN) and st.button(
-        f"Screen {detail.person.given_name} for {request.reference} (opens their draft if one is started)",
+        plain(f"Screen {detail.person.given_name} for {request.reference} (opens their draft if one is started)"),
         icon=":material/assignment:"):
     open_draft(engine, user, screening.start_from_request, request.id)
 

@@ -331,7 +331,7 @@ def test_answer_close_and_reopen(app_test, sqlite_engine, sqlite_staff):
     test = request_page(app_test, sqlite_staff.practitioner, request)
     assert test.title[0].value == f"Request {request.reference}"
     assert f"Screen Kim for {request.reference} (opens their draft if one is started)" in [
-        candidate.label for candidate in test.button]
+        unescaped(candidate.label) for candidate in test.button]
     button(test, "Allocate to me").click().run()
     assert "Allocated to you." in unescaped(test.success[0].value)
     labelled(test, "selectbox", "How the response was given").set_value("02")

@@ -10,6 +10,7 @@ from models import AuditEvent, OnwardReferral, Screening
 from services import clock, db, instruments, screening
 from services.referrals import NewReferral, add_referral
 from services.screening import Consent, Outcome, Risk
+from tests.conftest import unescaped
 from tests.test_screening import FORMULA, SCRIPT, complete, make_person, make_request, save, start, valid_screening
 
 PAGE = "pages/5_Screening.py"
@@ -18,7 +19,8 @@ PEOPLE = "pages/4_People.py"
 
 
 def click(test, label: str):
-    matches = [button for button in test.button if button.label == label]
+    """Press the button a person reads as `label` (labels holding typed text are escaped markdown)."""
+    matches = [button for button in test.button if unescaped(button.label) == label]
     assert matches, f"no button {label!r} among {[button.label for button in test.button]}"
     return matches[0].click().run()
 

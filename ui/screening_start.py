@@ -36,11 +36,11 @@ def choose_what_to_screen(engine: Engine, user: User, request_id: int | None) ->
     st.subheader("Requests waiting for screening")
     if request_id in waiting:  # arrived from a request's page: name it, one press starts
         chosen = waiting[request_id]
-        if st.button(f"Start the screening for {chosen.label}", type="primary"):
+        if st.button(plain(f"Start the screening for {chosen.label}"), type="primary"):
             open_draft(engine, user, screening.start_from_request, request_id)
     chosen_id = st.selectbox("Request", list(waiting), index=None, format_func=lambda rid: waiting[rid].label,
                              placeholder="Choose a request" if waiting else "No request is waiting for screening")
-    if chosen_id is not None and st.button(f"Start the screening for {waiting[chosen_id].label}"):
+    if chosen_id is not None and st.button(plain(f"Start the screening for {waiting[chosen_id].label}")):
         open_draft(engine, user, screening.start_from_request, chosen_id)
     st.subheader("Or screen someone without a request")
     messages = FieldMessages()
