@@ -21,7 +21,7 @@ from services.activities import (
     PrisonReleaseInput,
     TrainingInput,
 )
-from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
+from services.errors import Conflict, InputErrors, PermissionDenied
 
 TODAY = clock.today_in_london()
 LAST_WEEK = TODAY - timedelta(days=7)
@@ -336,7 +336,8 @@ def test_another_teams_activity_by_id_is_refused_and_audited(engine, staff, pers
     assert len(denials) == 4
     assert {(denial.action, denial.entity, denial.entity_id) for denial in denials} == {
         ("view_activity", "activity", saved.id)}
-    with pytest.raises(NotFound), db.reading(engine) as session:
+    # A missing id reads (and is audited) as another team's: the answer gives nothing away.
+    with pytest.raises(PermissionDenied, match="No such record in your team"), db.reading(engine) as session:
         activities.get_activity(session, staff.practitioner, saved.id + 1000)
 
 
