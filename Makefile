@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= $(or $(STREAMLIT_SERVER_PORT),8501)
+PROXY_PORT ?= 8443
+PROXY_HTTP_PORT ?= 8080
+PROXY_DIR := $(CURDIR)/data/proxy
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench chromium nginx proxy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +30,7 @@ run: $(VENV)/.runtime-installed
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 ## Set up and pass the tests: lint, then the whole suite (PostgreSQL half when it answers).
-test: $(VENV)/.dev-installed chromium
+test: $(VENV)/.dev-installed chromium nginx
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -41,6 +44,37 @@ chromium:
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium is missing and cannot be installed here: browser tests will be skipped"; fi
+
+## Debian's nginx and openssl for the reverse-proxy tests (tests/test_proxy.py) and `make proxy`;
+## installed only when missing and we are root. The package may not start Debian's own nginx service:
+## a policy-rc.d that says no is put in place for the install when the machine has none.
+nginx:
+	@if { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's nginx and openssl for the reverse-proxy tests"; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+			chmod +x /usr/sbin/policy-rc.d; added_policy=1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl >/dev/null; \
+		status=$$?; if [ -n "$$added_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; \
+	else echo "nginx or openssl is missing and cannot be installed here: the reverse-proxy tests will be skipped"; fi
+
+## Try the reverse proxy of deploy/ locally: https://localhost:$(PROXY_PORT) in front of `make run`
+## (start that first, in another terminal), with a self-signed certificate made on first use.
+proxy: $(VENV)/.runtime-installed nginx
+	@mkdir -p $(PROXY_DIR)
+	@test -f $(PROXY_DIR)/certificate.pem || { \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+			-subj /CN=localhost -addext subjectAltName=DNS:localhost \
+			-keyout $(PROXY_DIR)/key.pem -out $(PROXY_DIR)/certificate.pem 2>/dev/null && \
+		chmod 600 $(PROXY_DIR)/key.pem; }
+	@$(BIN)/python deploy/render_nginx.py --server-name localhost --port $(PROXY_PORT) \
+		--http-port $(PROXY_HTTP_PORT) --listen-address 127.0.0.1 --upstream 127.0.0.1:$(PORT) \
+		--certificate $(PROXY_DIR)/certificate.pem --certificate-key $(PROXY_DIR)/key.pem \
+		--local-folder $(PROXY_DIR) >/dev/null
+	@nginx=$$(command -v nginx || echo /usr/sbin/nginx); \
+	$$nginx -t -q -p $(PROXY_DIR) -c nginx.conf -e logs/error.log && \
+	echo "Open https://localhost:$(PROXY_PORT) (self-signed certificate: the browser warns once); Ctrl+C stops nginx." && \
+	exec $$nginx -p $(PROXY_DIR) -c nginx.conf -e logs/error.log -g 'daemon off;'
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python manage.py bench $(if $(SIZES),--sizes $(SIZES),)
