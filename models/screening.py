@@ -82,6 +82,9 @@ class InstrumentResult(Editable, table=True):
     band: str | None = Field(default=None, max_length=60)
     flags: list[str] = Field(default_factory=list, sa_type=JSON)
     complete: bool = False
+    # How many items were answered: with `complete`, it tells a full total from a partial sum
+    # ("18 (partial, 6 of 9)"), which must never read as a total or carry a band.
+    answered: int | None = None
     # For proprietary tools (HASI, LDSQ, CHAT) only the result is recorded.
     result: str | None = Field(default=None, max_length=100)
     not_completed_reason: str | None = Field(default=None, max_length=NOTE_LIMIT)

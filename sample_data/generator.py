@@ -1223,6 +1223,7 @@ class _History:
                     "id": self._next_id(InstrumentResult.__table__), "screening_id": screening_id,
                     "instrument": result.instrument, "scoring_version": result.version, "answers": result.answers,
                     "total": result.total, "band": result.band, "flags": list(result.flags), "complete": True,
+                    "answered": len(result.answers),
                     "created_at": last_saved, "updated_at": last_saved,
                 })  # fmt: skip
         if complete and findings.outcome == ScreeningOutcome.ONWARD_REFERRAL:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Boolean, case, exists, func, select, type_coerce
+from sqlalchemy import Boolean, ColumnElement, String, case, cast, exists, func, select, type_coerce
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import Select
 from sqlmodel import Session
@@ -851,6 +851,7 @@ def save_instruments(
         row.band = score.band
         row.flags = list(score.flags)
         row.complete = score.complete
+        row.answered = score.answered
         row.result = None
         row.not_completed_reason = reasons.get(code)
         row.updated_at, row.updated_by_id = now, user.id
@@ -859,6 +860,7 @@ def save_instruments(
         row = existing.get(code) or InstrumentResult(screening_id=screening.id, instrument=code, scoring_version="")
         row.scoring_version, row.result, row.complete = PROPRIETARY_VERSION, result, True
         row.answers, row.total, row.band, row.flags, row.not_completed_reason = {}, None, None, [], None
+        row.answered = None
         row.updated_at, row.updated_by_id = now, user.id
         session.add(row)
     session.flush()
@@ -1235,13 +1237,13 @@ SCREENING_COLUMNS: tuple[ListColumn, ...] = (
     ListColumn("consent_to_share", "Consent to share", "text"),
     ListColumn("vulnerability_count", "Number of vulnerabilities", "number"),
     ListColumn("vulnerabilities", "Vulnerabilities", "text"),
-    ListColumn("phq9_total", "PHQ-9 total", "number"),
+    ListColumn("phq9_total", "PHQ-9 total", "score"),
     ListColumn("phq9_band", "PHQ-9 band", "text"),
-    ListColumn("gad7_total", "GAD-7 total", "number"),
+    ListColumn("gad7_total", "GAD-7 total", "score"),
     ListColumn("gad7_band", "GAD-7 band", "text"),
-    ListColumn("auditc_total", "AUDIT-C total", "number"),
+    ListColumn("auditc_total", "AUDIT-C total", "score"),
     ListColumn("auditc_band", "AUDIT-C band", "text"),
-    ListColumn("audit_total", "AUDIT total", "number"),
+    ListColumn("audit_total", "AUDIT total", "score"),
     ListColumn("audit_band", "AUDIT band", "text"),
     ListColumn("bjmhs_result", "BJMHS result", "text"),
     ListColumn("self_harm_flag", "PHQ-9 item 9 flag", "yes_no"),
@@ -1262,6 +1264,21 @@ def _labelled(column, codes: type):
 def _instrument_value(column, code: str):
     return (select(column).where(InstrumentResult.screening_id == Screening.id, InstrumentResult.instrument == code)
             .scalar_subquery())
+
+
+def score_text(code: str) -> ColumnElement:
+    """An instrument's total as the list shows it: "18" when every item was answered, "18 (partial, 6 of 9)"
+    when not. A partial sum never reads as a total; with `band_text` it carries no band either."""
+    expected = len(instruments.INSTRUMENTS[code].items)
+    total = cast(InstrumentResult.total, String)
+    partial = total + " (partial, " + cast(func.coalesce(InstrumentResult.answered, 0), String) + f" of {expected})"
+    return _instrument_value(case((InstrumentResult.complete, total), (InstrumentResult.total.is_not(None), partial)),
+                             code)
+
+
+def band_text(code: str) -> ColumnElement:
+    """An instrument's band, only for a total of every item (a partial sum has none)."""
+    return _instrument_value(case((InstrumentResult.complete, InstrumentResult.band)), code)
 
 
 def screenings_query(user: User, filters: ScreeningFilters | None = None) -> ListQuery:
@@ -1300,14 +1317,14 @@ def screenings_query(user: User, filters: ScreeningFilters | None = None) -> Lis
                   & (CodeItem.list_name == CodeList.VULNERABILITY.value))
             .where(ScreeningVulnerability.screening_id == Screening.id)
             .scalar_subquery().label("vulnerabilities"),
-            _instrument_value(InstrumentResult.total, instruments.PHQ9.code).label("phq9_total"),
-            _instrument_value(InstrumentResult.band, instruments.PHQ9.code).label("phq9_band"),
-            _instrument_value(InstrumentResult.total, instruments.GAD7.code).label("gad7_total"),
-            _instrument_value(InstrumentResult.band, instruments.GAD7.code).label("gad7_band"),
-            _instrument_value(InstrumentResult.total, instruments.AUDIT_C.code).label("auditc_total"),
-            _instrument_value(InstrumentResult.band, instruments.AUDIT_C.code).label("auditc_band"),
-            _instrument_value(InstrumentResult.total, instruments.AUDIT.code).label("audit_total"),
-            _instrument_value(InstrumentResult.band, instruments.AUDIT.code).label("audit_band"),
+            score_text(instruments.PHQ9.code).label("phq9_total"),
+            band_text(instruments.PHQ9.code).label("phq9_band"),
+            score_text(instruments.GAD7.code).label("gad7_total"),
+            band_text(instruments.GAD7.code).label("gad7_band"),
+            score_text(instruments.AUDIT_C.code).label("auditc_total"),
+            band_text(instruments.AUDIT_C.code).label("auditc_band"),
+            score_text(instruments.AUDIT.code).label("audit_total"),
+            band_text(instruments.AUDIT.code).label("audit_band"),
             _instrument_value(InstrumentResult.band, instruments.BJMHS.code).label("bjmhs_result"),
             type_coerce(self_harm, Boolean).label("self_harm_flag"),
             _labelled(Screening.risk_to_self, RiskLevel).label("risk_to_self"),

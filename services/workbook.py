@@ -79,6 +79,7 @@ class ColumnKind(StrEnum):
     number = "number"
     hours = "hours"
     yes_no = "yes_no"
+    score = "score"  # an instrument's total: a number when every item was answered, else the words saying so
 
 
 NUMBER_FORMATS = {
@@ -95,6 +96,7 @@ DEFAULT_WIDTHS = {
     ColumnKind.number: 10,
     ColumnKind.hours: 9,
     ColumnKind.yes_no: 8,
+    ColumnKind.score: 12,
 }
 # Room for the auto-filter's drop-down button beside the heading.
 FILTER_BUTTON_WIDTH = 4
@@ -206,6 +208,13 @@ def convert_hours(value: object) -> int | float | Decimal | None:
     return convert_number(value)
 
 
+def convert_score(value: object):
+    """A total of every item (its digits) as a number; a partial sum ("18 (partial, 6 of 9)") as that text."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return convert_text(value) if isinstance(value, str) else convert_number(value)
+
+
 def convert_yes_no(value: object) -> SafeText:
     return YES if value else NO
 
@@ -218,6 +227,7 @@ CONVERTERS: dict[ColumnKind, Callable[[object], ExcelValue]] = {
     ColumnKind.number: convert_number,
     ColumnKind.hours: convert_hours,
     ColumnKind.yes_no: convert_yes_no,
+    ColumnKind.score: convert_score,
 }
 
 

@@ -51,16 +51,33 @@ def table_names(engine: Engine) -> list[str]:
     return sorted(name for name in inspect(engine).get_table_names() if name != "alembic_version")
 
 
-def contents(engine: Engine) -> dict[str, tuple[int, str]]:
-    """Each table's row count and a digest of every row, read in primary-key order (tables as they are now)."""
+ROWS = "#rows"
+
+
+def contents(engine: Engine) -> dict[str, dict[str, str]]:
+    """Each table's row count and, per column, a digest of its values read in primary-key order
+    (tables as they are now). Per column, so that a step which adds a column (and drops it again on
+    its downgrade) is compared on every other column of every row."""
     found = {}
     with engine.connect() as connection:
         for name in table_names(engine):
             table = Table(name, MetaData(), autoload_with=connection)
             order = list(table.primary_key.columns) or list(table.columns)
-            rows = connection.execute(select(table).order_by(*order)).all()
-            found[name] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
+            rows = connection.execute(select(table).order_by(*order)).mappings().all()
+            found[name] = {ROWS: str(len(rows))} | {
+                column: hashlib.sha256(repr([row[column] for row in rows]).encode()).hexdigest()
+                for column in (column.key for column in table.c)}
     return found
+
+
+def total_rows(found: dict[str, dict[str, str]]) -> int:
+    return sum(int(columns[ROWS]) for columns in found.values())
+
+
+def in_common(found: dict[str, dict[str, str]], reference: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """`found` limited to the tables and columns it shares with `reference`, and `reference` likewise."""
+    return {name: {column: value for column, value in columns.items() if column in reference[name]}
+            for name, columns in found.items() if name in reference}
 
 
 def current_revision(engine: Engine) -> str:
@@ -112,16 +129,15 @@ def walk(engine: Engine, reference: dict[str, tuple[int, str]]) -> list[str]:
         schema.downgrade(engine, below)
         assert current_revision(engine) == below
         kept = contents(engine)
-        dropped = [name for name in tables_before if name not in kept and reference.get(name, (0, ""))[0]]
+        dropped = [name for name in tables_before if name not in kept and int(reference.get(name, {ROWS: "0"})[ROWS])]
         assert dropped == [], f"downgrading {revision} → {below} dropped tables holding rows: {dropped}"
-        assert {name: kept[name] for name in kept if name in reference} == {
-            name: reference[name] for name in kept if name in reference}, f"rows changed by downgrading {revision}"
+        assert in_common(kept, reference) == in_common(reference, kept), f"rows changed by downgrading {revision}"
         if revision == "0002":
             assert not append_only_in_force(engine), "the downgrade of 0002 did not run: its triggers are still there"
         schema.upgrade(engine, revision)
         assert current_revision(engine) == revision
-        now_there = contents(engine)  # tables of later revisions come back with the final upgrade
-        assert now_there == {name: reference[name] for name in now_there}, (
+        now_there = contents(engine)  # tables and columns of later revisions come back with the final upgrade
+        assert in_common(now_there, reference) == in_common(reference, now_there), (
             f"rows changed by upgrading {below} → {revision} again")
         walked.append(f"{revision} → {below} → {revision}")
     schema.upgrade(engine)
@@ -148,14 +164,14 @@ def test_downgrade_and_upgrade_again_keep_every_row_on_a_sqlite_copy(tmp_path):
     target.close()
 
     copy = db.create_database_engine(f"sqlite:///{copy_path}")
-    empty = [name for name, (rows, _) in reference.items() if rows == 0 and name not in TRANSIENT]
+    empty = [name for name, columns in reference.items() if columns[ROWS] == "0" and name not in TRANSIENT]
     assert empty == [], f"tables without rows prove nothing: {empty}"
     walked = walk(copy, reference)
     copy.dispose()
     original = db.create_database_engine(f"sqlite:///{original_path}")
     assert contents(original) == reference  # the original was never touched
     original.dispose()
-    print(f"\nsqlite: {sum(rows for rows, _ in reference.values()):,} rows in {len(reference)} tables kept through "
+    print(f"\nsqlite: {total_rows(reference):,} rows in {len(reference)} tables kept through "
           f"{', '.join(walked)}")
 
 
@@ -174,12 +190,12 @@ def test_downgrade_and_upgrade_again_keep_every_row_on_postgresql(worker_id):
         schema.upgrade(engine)
         fill(engine)
         reference = contents(engine)
-        empty = [table for table, (rows, _) in reference.items() if rows == 0 and table not in TRANSIENT]
+        empty = [table for table, columns in reference.items() if columns[ROWS] == "0" and table not in TRANSIENT]
         assert empty == [], f"tables without rows prove nothing: {empty}"
         walked = walk(engine, reference)
         with db.reading(engine) as session:
             assert session.exec(select(Setting.value).where(Setting.key == "amber_percent")).one() == "80"
-        print(f"\npostgresql: {sum(rows for rows, _ in reference.values()):,} rows in {len(reference)} tables kept "
+        print(f"\npostgresql: {total_rows(reference):,} rows in {len(reference)} tables kept "
               f"through {', '.join(walked)}")
     finally:
         engine.dispose()

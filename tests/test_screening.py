@@ -672,7 +672,7 @@ def test_the_screening_list_query_gives_labelled_rows_for_the_team_only(engine, 
     assert [row["screening_id"] for row in rows] == [draft_id, second_draft.id]  # undated drafts last
     first = rows[0]
     assert first["status"] == "Complete" and first["outcome"] == "Further assessment"
-    assert first["phq9_total"] == 7 and first["gad7_total"] is None
+    assert first["phq9_total"] == "7" and first["gad7_total"] is None  # text: a partial one says so
     assert first["phq9_band"] == "mild" and first["gad7_band"] is None
     assert first["vulnerabilities"] and rows[1]["vulnerabilities"] is None  # labels joined, none for a blank draft
     assert first["self_harm_flag"] is True and rows[1]["self_harm_flag"] is False
