@@ -7,7 +7,7 @@ from services.audit_log import AuditFilters
 from services.errors import InputErrors
 from services.permissions import Permission, has_permission
 from ui.export_button import export_button
-from ui.format import format_datetime
+from ui.format import format_datetime, plain
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 
@@ -79,7 +79,8 @@ cursors = st.session_state.setdefault(CURSORS, [])
 with st.spinner("Searching the audit log…"), db.reading(engine) as session:
     page = audit_log.search(session, user, filters, after=cursors[-1] if cursors else None)
 
-st.caption(f"Showing: {'everything' if filters == AuditFilters() else filters.describe()}")
+# The filters may quote what was typed (a username, an action's code): shown as typed, never as markdown.
+st.caption(plain(f"Showing: {'everything' if filters == AuditFilters() else filters.describe()}"))
 if not page.rows:
     st.info("No audit entries match these filters.")
 else:

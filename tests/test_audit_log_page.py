@@ -6,6 +6,7 @@ from sqlalchemy.exc import OperationalError
 
 from models import User
 from services import audit, audit_log, db
+from tests.conftest import unescaped
 from ui import guard
 
 PAGE = "pages/22_Audit_log.py"
@@ -124,3 +125,13 @@ def test_a_database_error_on_this_page_shows_the_plain_message(app_test, sqlite_
     test = app_test(PAGE, sqlite_staff.administrator).run()
     assert not test.exception
     assert [error.value for error in test.error] == [guard.DATABASE_UNREACHABLE]
+
+
+def test_a_typed_username_in_the_filters_is_shown_as_typed_not_as_markdown(app_test, sqlite_staff):
+    test = app_test(PAGE, sqlite_staff.administrator).run()
+    next(box for box in test.text_input if box.label == "Username as recorded").input("[x](http://e.test)*y*")
+    _search_button(test).click().run()
+    assert not test.exception
+    shown = [caption.value for caption in test.caption if caption.value.startswith("Showing")]
+    assert [unescaped(value) for value in shown] == ["Showing: username=[x](http://e.test)*y*"]
+    assert r"\[x\]\(http" in shown[0]  # escaped, so markdown draws no link: it reads as typed
