@@ -24,6 +24,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from services import db, requests
 from tests.browser import browser, idle, live_app  # noqa: F401
+from tests.conftest import ROOT
 from tests.test_requests import new_request
 from tests.test_screening import complete, start, valid_screening
 
@@ -90,6 +91,7 @@ def visits(records: dict[str, int]) -> list[Visit]:
         Visit("service settings, teams tab", "admin", "Service_settings", "Service settings", tab="Teams"),
         Visit("audit log", "admin", "Audit_log", "Audit log"),
         Visit("retention review", "admin", "Retention", "Retention review"),
+        Visit("my account", "practitioner", "My_account", "My account"),
     ]
 
 
@@ -98,7 +100,15 @@ HEADINGS_HELD = {"activities", "activities, prison release tab", "service settin
                  "service settings, settings tab", "service settings, teams tab", "audit log", "retention review"}
 
 # Pytest needs the ids before the records exist; the paths are filled in per test.
-VISIT_NAMES = [visit.name for visit in visits({"request": 0, "draft": 0, "screening": 0, "person": 0})]
+NO_RECORDS = dict.fromkeys(("request", "draft", "screening", "person"), 0)
+VISIT_NAMES = [visit.name for visit in visits(NO_RECORDS)]
+
+
+def test_every_page_file_is_visited():
+    """A page added to pages/ is checked too: its address (the file name less its number) is visited."""
+    addresses = {re.sub(r"^[0-9]+_", "", path.stem) for path in (ROOT / "pages").glob("*.py")}
+    visited = {visit.path.split("?")[0] for visit in visits(NO_RECORDS)}
+    assert addresses <= visited, f"not checked by axe: {sorted(addresses - visited)}"
 
 
 def _open(context, live_app, visit: Visit):  # noqa: F811
