@@ -5,7 +5,7 @@ import streamlit as st
 from models.codes import CodeList, ContactMechanism, RequestStatus, Urgency
 from models.requests import SUMMARY_LIMIT
 from services import code_lists, people, requests, screening
-from services.errors import NotFound, PermissionDenied
+from services.errors import PermissionDenied
 from services.permissions import Permission, has_permission
 from ui.editing import attempt, show_notice
 from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plain
@@ -13,27 +13,27 @@ from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 from ui.london_time import when_it_happened
 from ui.opening import opening
+from ui.record_id import record_id_from_query
 from ui.screening_start import open_draft
 
 user = require(Permission.VIEW_REQUESTS, title="Request")
 engine = app_engine()
 
-raw_id = st.query_params.get("id", "")
-if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 12):
+request_id = record_id_from_query("id")
+if request_id is None:
     st.title("Request")
     st.info("Choose a request from the triage queue or from My work.")
     st.page_link("pages/1_Triage_queue.py", label="Open the triage queue", icon=":material/inbox:")
     st.stop()
-request_id = int(raw_id)
 VERSION = f"request_{request_id}_version"
 try:
     with opening(engine, "request", request_id) as (session, first):
         detail = requests.open_request(session, user, request_id, audited=first)
         closure_reasons = {item.code: item.label for item in code_lists.active_items(session, CodeList.CLOSURE_REASON)}
         staff = {member.id: member.full_name for member in requests.allocatable_staff(session, user)}
-except (NotFound, PermissionDenied):
+except PermissionDenied as refused:  # a missing id and another team's read the same (and are audited)
     st.title("Request")
-    st.error("No such request in your team.")
+    st.error(str(refused))
     st.stop()
 request = detail.request
 # Saves are checked against the version this page showed before the click, not the one just read.

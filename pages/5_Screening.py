@@ -10,6 +10,7 @@ from ui import drafts, instrument_form
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 from ui.london_time import which_reading
+from ui.record_id import record_id_from_query
 from ui.screening_start import choose_what_to_screen
 
 user = require(Permission.SCREEN, title="Screening")
@@ -17,14 +18,9 @@ engine = app_engine()
 st.title("Screening")
 
 
-def number(name: str) -> int | None:
-    value = st.query_params.get(name, "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
-
-
-screening_id = number("id")
+screening_id = record_id_from_query("id")
 if screening_id is None:
-    choose_what_to_screen(engine, user, number("request"))
+    choose_what_to_screen(engine, user, record_id_from_query("request"))
     st.stop()
 
 try:

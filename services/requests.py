@@ -33,8 +33,8 @@ from models.organisation import NAME_LIMIT
 from models.requests import DETAIL_LIMIT, REASON_LIMIT, SUMMARY_LIMIT
 from models.validators import AGE_OF_CRIMINAL_RESPONSIBILITY, FieldError, age_on, email, free_text, person_name, phone
 from services import audit, clock, code_lists, db, people, settings, submissions
-from services.errors import Conflict, InputErrors, NotFound
-from services.permissions import Permission, has_permission, require, require_team
+from services.errors import Conflict, InputErrors
+from services.permissions import Permission, has_permission, require, require_team_record
 from services.response_clock import ClockReading, read_clock
 from services.workbook import ColumnKind, ExportColumn
 
@@ -261,12 +261,8 @@ def log_request(session: Session, user: User, new: NewRequest, *, submission: st
     contact_date = clock.to_london(received_at).date() if received_at else clock.today_in_london()
     person = None
     if new.person_id is not None and "person" not in errors:
-        try:
-            person = people.person_in_team(session, user, new.person_id)
-        except NotFound:
-            errors["person"] = "That person is no longer on record; search again."
-        else:
-            _check_existing_person(errors, person, received_at)
+        person = people.person_in_team(session, user, new.person_id)  # refused alike if missing or another team's
+        _check_existing_person(errors, person, received_at)
     if new.new_person is not None and "person" not in errors:
         # Raises InputErrors with this form's problems and the person's together.
         person = people.create_person(session, user, new.new_person, on=contact_date,
@@ -314,10 +310,8 @@ def _full_name(session: Session, user_id: int | None) -> str:
 
 def _request_for_change(session: Session, user: User, request_id: int, version: int | None) -> Request:
     """The request, locked for this transaction, after the team and version checks."""
-    request = session.get(Request, request_id, with_for_update=True, populate_existing=True)
-    if request is None:
-        raise NotFound("No such request.")
-    require_team(user, request.team_id, entity="request", entity_id=request.id)
+    request = require_team_record(user, session.get(Request, request_id, with_for_update=True, populate_existing=True),
+                                  entity="request", entity_id=request_id)
     if version is not None and request.version != version:
         raise Conflict(_full_name(session, request.updated_by_id) or "another user", request.updated_at)
     return request
@@ -961,10 +955,8 @@ def open_request(session: Session, user: User, request_id: int, *, audited: bool
     if audited:
         db.require_writing(session)
     require(user, Permission.VIEW_REQUESTS)
-    request = session.get(Request, request_id)
-    if request is None:
-        raise NotFound("No such request.")
-    require_team(user, request.team_id, entity="request", entity_id=request.id)
+    # A missing id and another team's read the same and are audited the same (services/permissions.py).
+    request = require_team_record(user, session.get(Request, request_id), entity="request", entity_id=request_id)
     person = None
     if request.person_id is not None:
         person = (people.view_person(session, user, request.person_id) if audited

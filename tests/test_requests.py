@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from models import AuditEvent, CodeItem, OnwardReferral, Person, Request, RequestEvent, Screening, Setting, User
 from models.codes import CodeList, RequestStatus
 from services import clock, db, people, requests
-from services.errors import Conflict, InputErrors, NotFound, PermissionDenied
+from services.errors import Conflict, InputErrors, PermissionDenied
 from services.people import NewPerson
 from services.requests import FirstResponse, NewRequest, RequestFilters
 
@@ -664,9 +664,16 @@ def test_another_team_sees_nothing_and_each_refusal_is_audited(engine, staff):
     assert fetch(engine, request.id).allocated_to_id is None
 
 
-def test_a_missing_request_is_not_found(engine, staff):
-    with pytest.raises(NotFound), db.writing(engine) as session:
-        requests.open_request(session, staff.practitioner, 999)
+def test_a_missing_request_reads_and_is_audited_as_another_teams(engine, staff):
+    theirs = log(engine, staff.other_team_practitioner, staff, site_id=staff.sites[2].id)
+    for request_id in (999, theirs.id):
+        with pytest.raises(PermissionDenied) as refused, db.writing(engine) as session:
+            requests.open_request(session, staff.practitioner, request_id)
+        assert str(refused.value) == "No such record in your team."
+    with db.reading(engine) as session:
+        denials = session.exec(select(AuditEvent.entity_id).where(AuditEvent.outcome == "denied")
+                               .order_by(AuditEvent.id)).all()
+    assert denials == [999, theirs.id]
 
 
 def test_opening_a_request_audits_the_view_of_it_and_of_its_person(engine, staff):

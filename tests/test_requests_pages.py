@@ -385,7 +385,7 @@ def test_another_teams_request_is_refused_by_url(app_test, sqlite_engine, sqlite
     request = log_via_service(sqlite_engine, sqlite_staff, new_person=NewPerson("Kim", "Ray", "01/01/1990"))
     test = app_test(REQUEST, sqlite_staff.other_team_practitioner, {"id": str(request.id)}).run()
     assert not test.exception
-    assert "No such request in your team." in errors(test)
+    assert "No such record in your team." in errors(test)
     assert "Kim" not in texts(test) and request.reference not in " ".join(title.value for title in test.title)
     assert not test.dataframe and not test.text_area
     with db.reading(sqlite_engine) as session:
@@ -393,11 +393,12 @@ def test_another_teams_request_is_refused_by_url(app_test, sqlite_engine, sqlite
     assert (denial.user_id, denial.entity_id) == (sqlite_staff.other_team_practitioner.id, request.id)
 
 
-@pytest.mark.parametrize("query", [{}, {"id": "abc"}, {"id": "999"}])
-def test_a_missing_or_unknown_id(app_test, sqlite_staff, query):
+@pytest.mark.parametrize(("query", "said"), [({}, "Choose a request"), ({"id": "abc"}, "does not point to a record"),
+                                           ({"id": "999"}, "No such record in your team.")])
+def test_a_missing_or_unknown_id(app_test, sqlite_staff, query, said):
     test = app_test(REQUEST, sqlite_staff.practitioner, query).run()
     assert not test.exception
-    assert test.info or "No such request" in errors(test)
+    assert said in " ".join([errors(test), *(info.value for info in test.info)])
 
 
 def test_opening_a_request_audits_the_person_view(app_test, sqlite_engine, sqlite_staff):
@@ -487,3 +488,12 @@ def test_the_autumn_hour_asks_which_and_the_spring_hour_says_why(app_test, sqlit
     button(test, "Log request").click().run()
     assert "01:30 on 30/03/2025 did not happen in the UK: clocks went forward at 01:00" in errors(test)
     assert count(sqlite_engine, Request) == 1
+
+
+@pytest.mark.parametrize("odd", ["9" * 30, "-1", "0", "1e3", "١٢", " 12"])
+def test_an_odd_request_id_gets_a_plain_message_and_no_exception(app_test, sqlite_staff, odd):
+    from ui.record_id import NOT_A_RECORD_ID
+
+    test = app_test(REQUEST, sqlite_staff.practitioner, {"id": odd}).run()
+    assert not test.exception, test.exception
+    assert NOT_A_RECORD_ID in errors(test) and not test.dataframe

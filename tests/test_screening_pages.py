@@ -394,7 +394,7 @@ def test_the_person_record_shows_history_and_scores_and_audits_the_view_once(app
     shown = texts(test)
     assert "Name: Siôn O'Brien" in shown and "Date of birth: 11/05/1990" in shown
     screenings = test.dataframe[0].value
-    assert list(screenings["PHQ-9 total"]) == [5] and list(screenings["Status"]) == ["Complete"]
+    assert list(screenings["PHQ-9 total"]) == ["5"] and list(screenings["Status"]) == ["Complete"]
     assert list(test.dataframe[1].value["Service"]) == ["Housing"]
     assert test.get("arrow_vega_lite_chart") or test.get("vega_lite_chart")
     links = [link.label for link in test.get("page_link")]
