@@ -24,7 +24,7 @@ if counts is not None:
     st.page_link("pages/1_Triage_queue.py", label="Open the triage queue", icon=":material/inbox:")
 
 if requests is not None:
-    st.subheader(f"My open requests ({len(requests)})")
+    st.header(f"My open requests ({len(requests)})")
     if not requests:
         st.caption("No open requests are allocated to you.")
     for row in requests:
@@ -38,7 +38,7 @@ if requests is not None:
         line.page_link("pages/3_Request.py", label="Open request", query_params={"id": row.request_id})
 
 if drafts is not None:
-    st.subheader(f"My draft screenings ({len(drafts)})")
+    st.header(f"My draft screenings ({len(drafts)})")
     if not drafts:
         st.caption("You have no screenings in draft.")
     for draft in drafts:
@@ -48,5 +48,5 @@ if drafts is not None:
         line.page_link("pages/5_Screening.py", label="Continue screening", query_params={"id": draft.screening_id})
 
 if has_permission(user, Permission.MANAGE_USERS):
-    st.subheader("Administration")
+    st.header("Administration")
     st.page_link("pages/20_Users.py", label="Manage users", icon=":material/manage_accounts:")

@@ -118,7 +118,7 @@ if chosen["from"] and chosen["to"] and chosen["from"] > chosen["to"]:
 
 
 rows = {row.request_id: row for row in page.rows}
-st.subheader("Open or allocate a request")
+st.header("Open or allocate a request")
 row = rows.get(chosen_id)
 if row is None:
     st.info("Click a request's row in the list to choose it." if rows else "No requests match these filters.")

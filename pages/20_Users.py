@@ -47,7 +47,7 @@ st.dataframe(
     hide_index=True,
 )
 
-st.subheader("Create a user")
+st.header("Create a user")
 with st.form("create_user"):
     messages = FieldMessages()
     username = st.text_input("Username", max_chars=accounts.USERNAME_LIMIT)
@@ -78,7 +78,7 @@ with st.form("create_user"):
             st.success(plain(f"Created {created.username}. Tell them their temporary password in person or by "
                              "phone."))
 
-st.subheader("Change an account")
+st.header("Change an account")
 by_id = {person.id: person for person in people}
 chosen_id = st.selectbox(
     "Account", list(by_id), format_func=lambda person_id: f"{by_id[person_id].full_name} ({by_id[person_id].username})"

@@ -31,7 +31,7 @@ st.text("\n".join([  # st.text: names are shown as typed, never as markdown
     f"Last signed in: {format_datetime(user.last_signed_in_at) or 'not recorded'}",
 ]))
 
-st.subheader("Change your password")
+st.header("Change your password")
 if user.password_hash is None:
     st.info("You sign in with your organisation account, so your password is changed there, not here.")
     st.stop()

@@ -58,14 +58,14 @@ elif request.first_response_at:
     st.caption(f"Answered {format_datetime(request.first_response_at)}, {answered_in} after it was received"
                f"{' (late)' if request.first_response_at > request.due_at else ''}.")
 
-st.subheader("Person")
+st.header("Person")
 st.text(people.describe(detail.person) if detail.person else "No person: a general advice request.")
 if detail.person and is_open and has_permission(user, Permission.SCREEN) and st.button(
         plain(f"Screen {detail.person.given_name} for {request.reference} (opens their draft if one is started)"),
         icon=":material/assignment:"):
     open_draft(engine, user, screening.start_from_request, request.id)
 
-st.subheader("The request")
+st.header("The request")
 left, right = st.columns(2)
 left.text("\n".join(line for line in (
     f"Source of referral: {detail.source_of_referral}",
@@ -97,7 +97,7 @@ if request.first_response_at:
                f"{ContactMechanism.label_of(request.first_response_mechanism).lower()}")
     st.text(request.first_response_summary or "")
 
-st.subheader("Timeline")
+st.header("Timeline")
 st.dataframe([{"When": format_datetime(entry.at), "What": entry.what, "By": entry.by, "Detail": entry.detail}
               for entry in detail.timeline], hide_index=True)
 
@@ -112,7 +112,7 @@ elif (is_open and request.allocated_to_id is None and has_permission(user, Permi
     act("Allocated to you.", requests.allocate_to_me)
 
 if is_open and request.first_response_at is None and has_permission(user, Permission.RESPOND_TO_REQUEST):
-    st.subheader("Record the first response")
+    st.header("Record the first response")
     response_messages = FieldMessages()
     responded = when_it_happened("of the response", "respond")
     response_messages.under("responded_at")
@@ -132,7 +132,7 @@ if status in (RequestStatus.ALLOCATED, RequestStatus.REOPENED) and has_permissio
     act("Marked in progress.", requests.start_work)
 
 if requests.can_change_status(status, RequestStatus.CLOSED) and has_permission(user, Permission.RESPOND_TO_REQUEST):
-    st.subheader("Close the request")
+    st.header("Close the request")
     close_messages = FieldMessages()
     reason = st.selectbox("Closure reason", list(closure_reasons), format_func=closure_reasons.get, index=None,
                           placeholder="Choose…")

@@ -55,7 +55,7 @@ prefix = f"p{person_id}."
 if notice := st.session_state.pop(prefix + "notice", None):
     st.success(notice)
 st.page_link("pages/4_People.py", label="Find someone else", icon=":material/search:")
-st.subheader("Details")
+st.header("Details")
 st.text("\n".join(f"{label}: {text}" for label, text in person_record.details(record)))
 
 
@@ -74,13 +74,13 @@ if has_permission(user, Permission.SCREEN):
     if (draft_id := st.session_state.pop(prefix + "open", None)) is not None:
         st.switch_page("pages/5_Screening.py", query_params={"id": str(draft_id)})
 
-st.subheader(f"Requests ({len(record.requests)})")
+st.header(f"Requests ({len(record.requests)})")
 for row in record.requests:
     st.page_link("pages/3_Request.py", label=f"{row.reference} · received {clock.format_datetime(row.received_at)} · "
                  f"{row.request_type} · {row.urgency} · {row.status} · {row.site}", query_params={"id": str(
                      row.request_id)})
 
-st.subheader(f"Screenings ({len(record.screenings)})")
+st.header(f"Screenings ({len(record.screenings)})")
 shown = ("screened_at", "status", "site", "practitioner", "phq9_total", "gad7_total", "auditc_total", "audit_total",
          "bjmhs_result", "self_harm_flag", "outcome", "referral_count")
 headings = {column.key: column.heading for column in record.screening_columns}
@@ -92,7 +92,7 @@ for row in record.screenings:
     st.page_link("pages/5_Screening.py", label=f"Open the screening of {when} ({row['status'].lower()})",
                  query_params={"id": str(row["screening_id"])})
 
-st.subheader("Scores over time")
+st.header("Scores over time")
 if record.scores:
     # London wall-clock time as ISO text, read back by Vega as local time: raw datetimes in inline
     # values reached the browser as objects Vega could not place, and the chart drew nothing.
@@ -107,7 +107,7 @@ if record.scores:
 else:
     st.caption("No completed screening with a fully answered instrument yet.")
 
-st.subheader(f"Onward referrals ({len(record.referrals)})")
+st.header(f"Onward referrals ({len(record.referrals)})")
 if record.referrals:
     st.dataframe([{"Service": row.service, "Referred on": clock.format_date(row.referred_on), "Status": row.status,
                    "Attendance": row.attendance, "Outcome on": clock.format_date(row.outcome_on), "Note": row.note}

@@ -122,7 +122,7 @@ def section(number: int, name: str, draw, *, button: str | None = None, submit=N
     Not an `st.form`: each field reaches the server (and the kept draft) when it is left, so a
     refresh or a time-out loses nothing typed in a section not yet saved.
     """
-    st.subheader(f"{number}. {screening.SECTIONS[name]}{' ✓' if view.section_saved(name) else ''}")
+    st.header(f"{number}. {screening.SECTIONS[name]}{' ✓' if view.section_saved(name) else ''}")
     for message in problems.get(name, {}).values():
         st.error(message, icon=":material/error:")
     with st.container(border=True):

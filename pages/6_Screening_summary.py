@@ -37,12 +37,12 @@ if not summary.complete:
     st.warning("This screening is still a draft. Complete it before sharing a summary.")
     st.stop()
 
-st.subheader("Person")
+st.header("Person")
 st.text(f"{summary.person_name}\nDate of birth: {clock.format_date(summary.date_of_birth) or 'not recorded'}")
 st.text(f"Screened {clock.format_datetime(summary.screened_at)} at {summary.site_name} by {summary.practitioner_name}")
 st.text(f"Appropriate adult required: {'Yes' if summary.appropriate_adult_required else 'No'}")
 
-st.subheader("Recommendations to custody or court")
+st.header("Recommendations to custody or court")
 if summary.recommendations:
     for label, text in summary.recommendations:
         st.markdown(f"**{label}**")
@@ -54,7 +54,7 @@ if not summary.consent_to_share:
     st.info("The person has not consented to sharing information with police, court or probation, so no health "
             "information is included in this summary.")
 else:
-    st.subheader("Information shared with consent")
+    st.header("Information shared with consent")
     st.text(f"Outcome: {summary.outcome}")
     st.text("Vulnerabilities identified: " + (", ".join(summary.vulnerabilities) or "none"))
     for label, level in summary.risks:

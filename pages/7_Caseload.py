@@ -145,7 +145,7 @@ def chart_panel(key: str, frame, chart: tuple, filters: CaseloadFilters) -> None
     info = caseload.MEASURES[key]
     spec, fields = chart
     with st.container(border=True):
-        st.subheader(info.title)
+        st.header(info.title)
         if key == "out_of_hours" and frame["requests"].sum():
             st.metric("Out of hours", f"{frame.loc[frame['out_of_hours'], 'share'].sum():.0%}")
         point = None

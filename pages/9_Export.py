@@ -26,9 +26,9 @@ with tabs[0]:
         by_name = {exportable.name: exportable for exportable in lists}
         chosen = by_name[st.selectbox("List", list(by_name), format_func=lambda name: by_name[name].title,
                                       key="export_list")]
-        st.subheader("Filters")
+        st.header("Filters")
         filters = filter_widgets(engine, user, chosen)
-        st.subheader("Columns")
+        st.header("Columns")
         columns = column_picker(engine, user, chosen)
         if filters is not None and columns:
             # The preview shows people's details: audited once per distinct preview in this browser
@@ -45,7 +45,7 @@ with tabs[0]:
                 for message in refused.errors.values():
                     st.error(message, icon=":material/error:")
             else:
-                st.subheader("What will be exported")
+                st.header("What will be exported")
                 st.metric("Rows", f"{total:,}")
                 st.caption(f"Order: {chosen.order}. The first {len(preview)} rows:")
                 st.dataframe(preview, hide_index=True)

@@ -91,7 +91,7 @@ def test_a_saved_section_survives_a_new_session(app_test, sqlite_engine, sqlite_
     assert fresh.text_area(key=key + "custody_or_court_details").value == f"Cell 4 {SCRIPT} {FORMULA}"
     assert fresh.selectbox(key=key + "risk_to_others").value == "high"
     assert fresh.text_area(key=key + "risk_to_others_note").value == "Threatened staff"
-    assert "1. Person and context ✓" in [header.value for header in fresh.subheader]
+    assert "1. Person and context ✓" in [header.value for header in fresh.header]
 
 
 def test_screening_time_in_the_future_is_refused_keeping_what_was_typed(app_test, sqlite_engine, sqlite_staff):
@@ -445,7 +445,7 @@ def test_a_screening_starts_from_the_person_record(app_test, sqlite_engine, sqli
     with db.reading(sqlite_engine) as session:
         draft = session.exec(select(Screening)).one()
     assert draft.person_id == person.id
-    assert [header.value for header in test.subheader][0].startswith("1. Person and context")
+    assert [header.value for header in test.header][0].startswith("1. Person and context")
 
 
 def test_people_page_finds_a_person_and_another_team_sees_nothing(app_test, sqlite_engine, sqlite_staff):

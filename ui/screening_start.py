@@ -33,7 +33,7 @@ def open_draft(engine: Engine, user: User, operation, *args) -> None:
 def choose_what_to_screen(engine: Engine, user: User, request_id: int | None) -> None:
     with db.reading(engine) as session:
         waiting = {row.request_id: row for row in screening.requests_awaiting_screening(session, user)}
-    st.subheader("Requests waiting for screening")
+    st.header("Requests waiting for screening")
     if request_id in waiting:  # arrived from a request's page: name it, one press starts
         chosen = waiting[request_id]
         if st.button(plain(f"Start the screening for {chosen.label}"), type="primary"):
@@ -42,7 +42,7 @@ def choose_what_to_screen(engine: Engine, user: User, request_id: int | None) ->
                              placeholder="Choose a request" if waiting else "No request is waiting for screening")
     if chosen_id is not None and st.button(plain(f"Start the screening for {waiting[chosen_id].label}")):
         open_draft(engine, user, screening.start_from_request, chosen_id)
-    st.subheader("Or screen someone without a request")
+    st.header("Or screen someone without a request")
     messages = FieldMessages()
     choice = person_picker(engine, user, messages, key=PICKER, question="Who are you screening?", allow_nobody=False)
     if choice.person_id is not None and st.button("Start screening for this person"):
