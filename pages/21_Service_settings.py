@@ -10,7 +10,7 @@ from functools import partial
 
 import streamlit as st
 
-from models.codes import CodeList, Role, SiteKind
+from models.codes import CodeList, SiteKind
 from services import administration as admin
 from services import db
 from services.permissions import Permission
@@ -141,17 +141,6 @@ def settings_section() -> None:
         if st.form_submit_button("Save settings", type="primary"):
             attempt(engine, user, admin.change_settings, values, versions, messages=messages, form="settings",
                     versions=[("setting", key) for key in versions], done="Settings saved.")
-    st.header("Who may export")
-    with_roles = {person.id: f"{person.full_name} ({Role.label_of(person.role)})" for person in staff}
-    person = people[choose("Member of staff", with_roles, key="export_person")]
-    choices = {None: "As their role allows", True: "May export", False: "May not export"}
-    version = shown_version("export", person.id, person.version)
-    with st.form(f"export_{person.id}_{form_round(f'export_{person.id}')}"):
-        chosen = st.radio("Export", list(choices), format_func=choices.get,
-                          index=list(choices).index(person.can_export))
-        if st.form_submit_button("Save export permission"):
-            attempt(engine, user, admin.set_export_permission, person.id, version, chosen,
-                    done="Export permission saved.", form=f"export_{person.id}", versions=[("export", person.id)])
 
 
 def teams_section() -> None:
@@ -189,7 +178,7 @@ def teams_section() -> None:
 
 with db.reading(engine) as session:
     teams = admin.list_teams(session, user)
-    staff = admin.export_holders(session, user)
+    staff = admin.active_staff(session, user)
 team_names = {row.team.id: row.team.name for row in teams}
 people = {person.id: person for person in staff}
 sections = {"Sites": sites_section, "Code lists": codes_section, "Settings": settings_section, "Teams": teams_section}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, func, select
 
 from models import CodeItem, Request, Screening, Setting, Site, Team, User
-from models.codes import OPEN_REQUEST_STATUSES, CodeList, Role, ScreeningStatus, SiteKind
+from models.codes import OPEN_REQUEST_STATUSES, CodeList, ScreeningStatus, SiteKind
 from models.organisation import NAME_LIMIT
 from models.validators import FieldError, person_name
 from services import audit, db, locking, settings, submissions
@@ -531,29 +531,12 @@ def change_settings(session: Session, user: User, values: dict[str, object],
     return changed
 
 
-# --- Who may export ------------------------------------------------------------------------
+# --- Staff ---------------------------------------------------------------------------------
 
 
-def export_holders(session: Session, user: User) -> list[User]:
+def active_staff(session: Session, user: User) -> list[User]:
+    """Every active member of staff, by name (to move between teams). Who may export is set on the
+    Users page (accounts.set_export_permission), which refuses an administrator's own account."""
     require(user, Permission.MANAGE_SERVICE)
     return list(session.exec(select(User).where(User.active).order_by(User.full_name)).all())
-
-
-def set_export_permission(session: Session, user: User, user_id: int, expected_version: int,
-                          can_export: bool | None) -> User:
-    """Grant or withdraw export for one person; None goes back to what their role allows."""
-    db.require_writing(session)
-    require(user, Permission.MANAGE_SERVICE)
-    member = _get(session, User, user_id, "user")
-    locking.check_version(session, member, expected_version)
-    if member.can_export == can_export:
-        return member
-    previous, member.can_export = member.can_export, can_export
-    locking.touch(member, user)
-    session.add(member)
-    locking.flush(session)
-    words = {None: f"as the role ({Role.label_of(member.role)}) allows", True: "allowed", False: "not allowed"}
-    audit.record(session, user, "change_export_permission", entity="user", entity_id=member.id,
-                 detail=f"export {words[previous]} → {words[can_export]}")
-    return member
 

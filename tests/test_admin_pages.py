@@ -165,7 +165,7 @@ def test_a_save_in_a_later_tab_comes_back_to_that_tab(app_test, sqlite_engine, s
     assert not test.exception and not test.error, [error.value for error in test.error]
     assert len(test.toast) == 1
     assert test.session_state["tab"] == tab
-    assert [header.value for header in test.header] == (["Who may export"] if tab == "Settings" else [])
+    assert [header.value for header in test.header] == []  # no section heading below the tabs
 
 
 def test_sources_of_referral_show_their_national_codes(app_test, sqlite_staff):
@@ -211,12 +211,12 @@ def test_administrator_adds_a_team_and_moves_a_user(app_test, sqlite_engine, sql
         assert session.exec(select(Team).where(Team.name == "Thurrock L&D")).one()
 
 
-def test_administrator_grants_export_to_one_person(app_test, sqlite_engine, sqlite_staff):
-    test = _settings_page(app_test, sqlite_staff, "Settings")
-    _widget(test, "selectbox", "Member of staff").select(sqlite_staff.practitioner.id).run()
-    _widget(test, "radio", "Export").set_value(True)
-    _click(test, "Save export permission")
-    assert "Export permission saved." in _texts(test)
+def test_service_settings_offer_no_second_way_to_grant_export(app_test, sqlite_staff):
+    """Export is granted on the Users page only, which refuses an administrator's own account."""
+    for tab in ("Sites", "Code lists", "Settings", "Teams"):
+        test = _settings_page(app_test, sqlite_staff, tab)
+        assert not [radio for radio in test.radio if radio.label == "Export"]
+        assert not [button for button in test.button if "export" in button.label.lower()]
 
 
 # --- Activities ----------------------------------------------------------------------------

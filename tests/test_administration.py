@@ -14,7 +14,7 @@ from models import AuditEvent, CodeItem, Request, Setting, Site, Submission, Tea
 from models.codes import CodeList, RequestStatus, Role, SiteKind
 from services import administration, clock, code_lists, db, organisation, settings
 from services.errors import Conflict, InputErrors, PermissionDenied
-from services.permissions import Permission, has_permission
+from services.permissions import Permission
 
 
 def _count(engine, model, *conditions) -> int:
@@ -324,19 +324,6 @@ def test_a_stale_setting_save_is_a_conflict(engine, staff):
         _write(engine, administration.change_settings, staff.administrator, {"amber_percent": 60}, shown)
     with db.reading(engine) as session:
         assert settings.get_int(session, "amber_percent") == 80
-
-
-def test_export_permission_is_granted_and_withdrawn_per_person(engine, staff):
-    practitioner = staff.practitioner
-    granted = _write(engine, administration.set_export_permission, staff.administrator, practitioner.id,
-                     practitioner.version, True)
-    assert has_permission(granted, Permission.EXPORT)
-    back = _write(engine, administration.set_export_permission, staff.administrator, practitioner.id,
-                  granted.version, None)
-    assert not has_permission(back, Permission.EXPORT)
-    details = [event.detail for event in _audits(engine, "change_export_permission")]
-    assert details == ["export as the role (Practitioner) allows → allowed",
-                       "export allowed → as the role (Practitioner) allows"]
 
 
 # --- Teams ---------------------------------------------------------------------------------

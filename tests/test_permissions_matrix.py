@@ -466,9 +466,7 @@ ACTIONS: list[Action] = [
     A(administration.list_settings, needs(P.MANAGE_SERVICE), False, scope=ORGANISATION),
     A(administration.change_settings, needs(P.MANAGE_SERVICE), False,
       lambda r, u: ({"amber_percent": 50 + next(_serial) % 40}, r.setting_versions()), scope=ORGANISATION),
-    A(administration.export_holders, needs(P.MANAGE_SERVICE), False, scope=ORGANISATION),
-    A(administration.set_export_permission, needs(P.MANAGE_SERVICE), R,
-      lambda r, u: (r.spare_user.id, r.spare_user.version, True), scope=ORGANISATION),
+    A(administration.active_staff, needs(P.MANAGE_SERVICE), False, scope=ORGANISATION),
     # Accounts
     A(accounts.create_user, needs(P.MANAGE_USERS), False, lambda r, u: (accounts.NewUser(
         username=f"new{next(_serial)}", full_name="New Starter", role=Role.PRACTITIONER, team_id=r.team.id,
