@@ -65,6 +65,16 @@ def start(session: Session, signed_in: SignedIn) -> str:
     return token
 
 
+def renew(session: Session, token: str | None, signed_in: SignedIn) -> str:
+    """The tab's sign-in after its own password change (which moved the epoch on): its old session
+    goes, a new one under the new epoch starts; returns the new token."""
+    db.require_writing(session)
+    row = _row(session, token)
+    if row is not None:
+        session.delete(row)
+    return start(session, signed_in)
+
+
 def _valid_user(session: Session, row: SignedInSession, last_activity: datetime, now: datetime) -> User | None:
     idle, lifetime = _limits(session)
     if now - row.started_at > lifetime or now - last_activity > idle:

@@ -133,3 +133,21 @@ def test_ended_sessions_are_purged(engine, staff, now):
         assert sign_in_sessions.purge_ended(session) == 1
     assert [row.user_id for row in rows(engine)] == [staff.second_practitioner.id]
     assert click(engine, kept) is not None
+
+
+def test_a_forced_password_change_keeps_this_tab_signed_in_and_ends_the_others(app_test, sqlite_engine,
+                                                                                sqlite_staff):
+    with db.writing(sqlite_engine) as session:
+        session.get(User, sqlite_staff.practitioner.id).must_change_password = True
+    other_tab = start(sqlite_engine, sqlite_staff.practitioner)
+    test = app_test("app.py", sqlite_staff.practitioner).run()
+    assert test.title[0].value == "Choose a new password"
+    assert "12 to 128 characters" in test.text_input[1].help
+    test.text_input[0].input("correct horse battery staple")
+    test.text_input[1].input("a kettle of unusual herons")
+    test.text_input[2].input("a kettle of unusual herons")
+    test.button[0].click().run()
+    assert not test.error, [error.value for error in test.error]
+    assert test.title[0].value == "My work"  # still signed in, in this tab
+    assert click(sqlite_engine, other_tab) is None  # the other tab is signed out
+    assert click(sqlite_engine, test.session_state["session_token"]).id == sqlite_staff.practitioner.id

@@ -24,6 +24,7 @@ from services.config import load_config
 from services.errors import InputErrors, SignInRefused
 from services.permissions import Permission, has_permission
 from ui import nav, session_keeper
+from ui.format import plain
 
 log = logging.getLogger("ldhub.guard")
 
@@ -324,7 +325,8 @@ def _change_password_form(engine: Engine, user: User) -> None:
     st.info("Your password was set by an administrator. Choose your own before you continue.")
     with st.form("change_password"):
         current = st.text_input("Current password", type="password")
-        new = st.text_input("New password", type="password", help="At least 8 characters; a phrase is best.")
+        new = st.text_input("New password", type="password",
+                            help="12 to 128 characters; a phrase of three or four unrelated words is best.")
         confirm = st.text_input("Confirm new password", type="password")
         submitted = st.form_submit_button("Change password", type="primary")
     st.button("Sign out", on_click=sign_out, key="sign_out_before_change")
@@ -335,10 +337,14 @@ def _change_password_form(engine: Engine, user: User) -> None:
         return
     try:
         with db.writing(engine) as session:
-            accounts.change_own_password(session, user, current, new)
-    except InputErrors as problems:
-        for message in problems.errors.values():
-            st.error(message)
+            signed_in = accounts.change_own_password(session, user, current, new)
+            # The change ends every other session; this tab carries on under the new one.
+            st.session_state[SESSION_TOKEN] = sign_in_sessions.renew(session, st.session_state[SESSION_TOKEN],
+                                                                     signed_in)
+            st.session_state[SIGNED_IN] = signed_in
+    except (InputErrors, SignInRefused) as problems:
+        for message in (problems.errors.values() if isinstance(problems, InputErrors) else [str(problems)]):
+            st.error(plain(message))
         return
     st.session_state[NOTICE] = "Password changed."
     st.rerun()
