@@ -6,7 +6,6 @@ comes back to the same section, with the same list and row chosen; only that sec
 Adding a site, code or team sends the form's submission token, so a double click adds it once.
 """
 
-from functools import partial
 
 import streamlit as st
 
@@ -14,8 +13,8 @@ from models.codes import CodeList, SiteKind
 from services import administration as admin
 from services import db
 from services.permissions import Permission
-from ui.editing import attempt, choose, form_round, show_notice, shown_version
-from ui.forms import FieldMessages, submission_done, submission_token
+from ui.editing import attempt, choose, creating, form_round, show_notice, shown_version
+from ui.forms import FieldMessages
 from ui.guard import app_engine, require
 
 user = require(Permission.MANAGE_SERVICE, title="Service settings")
@@ -23,13 +22,6 @@ engine = app_engine()
 st.title("Service settings")
 show_notice()
 yes_no = {True: "Yes", False: "No"}
-
-
-def adding(operation, form: str):
-    """`operation` sending this add form's submission token, which holds until the form starts afresh."""
-    round_ = form_round(form)
-    submission_done(f"{form}_{round_ - 1}")  # the previous round's record is saved: forget its token
-    return partial(operation, submission=submission_token(f"{form}_{round_}"))
 
 
 def sites_section() -> None:
@@ -48,7 +40,7 @@ def sites_section() -> None:
                             placeholder="Choose the kind of site", key=f"add_site_kind_{round_}")
         messages.under("kind")
         if st.form_submit_button("Add site", type="primary"):
-            attempt(engine, user, adding(admin.add_site, "add_site"), team_id, name, kind, messages=messages,
+            attempt(engine, user, creating(admin.add_site, "add_site"), team_id, name, kind, messages=messages,
                     form="add_site", done="Site added.")
     sites_by_id = {row.site.id: row.site for row in sites}
     if not sites_by_id:
@@ -95,7 +87,7 @@ def codes_section() -> None:
                                  key=f"add_code_national_{code_list}_{round_}")
         messages.under("national_code")
         if st.form_submit_button("Add code", type="primary"):
-            attempt(engine, user, adding(admin.add_code, form), code_list, label, national, messages=messages,
+            attempt(engine, user, creating(admin.add_code, form), code_list, label, national, messages=messages,
                     form=form, done="Code added at the end of the list.")
     items_by_id = {item.id: item for item in items}
     item = items_by_id[choose("Code to change", {item.id: item.label for item in items},
@@ -151,7 +143,7 @@ def teams_section() -> None:
         team_name = st.text_input("New team name", max_chars=100, key=f"add_team_name_{round_}")
         messages.under("name")
         if st.form_submit_button("Add team"):
-            attempt(engine, user, adding(admin.add_team, "add_team"), team_name, messages=messages,
+            attempt(engine, user, creating(admin.add_team, "add_team"), team_name, messages=messages,
                     form="add_team", done="Team added.")
     team = next(row.team for row in teams if row.team.id == choose("Team to rename", team_names, key="rename_team"))
     version = shown_version("team", team.id, team.version)

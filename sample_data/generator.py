@@ -721,7 +721,7 @@ CLOSING_MEDIAN_HOURS = {
 }
 MAPPA_CATEGORIES = _Weights({1: 45, 2: 45, 3: 10})
 MAPPA_LEVELS = _Weights({1: 10, 2: 60, 3: 30})
-TRAINING_AUDIENCES = _Weights({"police": 50, "courts": 20, "probation": 20, "youth_offending_team": 10})
+TRAINING_AUDIENCES = _Weights({"police": 50, "court": 20, "probation": 20, "youth_offending_team": 10})
 TRAINING_SESSIONS_IN_A_MONTH = _Weights({0: 15, 1: 70, 2: 15})
 
 

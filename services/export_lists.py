@@ -377,9 +377,11 @@ AUDIT_LOG = ExportableList(
         AUDIT_FILTER_LABELS,
         choices={
             "user_id": _staff_choices,
-            "action": _fixed([(action, action) for action in audit_log.KNOWN_ACTIONS]),
-            "entity": _fixed([(entity, entity) for entity in audit_log.KNOWN_ENTITIES]),
-            "outcome": _fixed([(outcome, outcome) for outcome in (audit.SUCCESS, audit.FAILURE, audit.DENIED)]),
+            "action": _fixed([(action, f"{audit_log.action_label(action)} ({action})")
+                              for action in audit_log.KNOWN_ACTIONS]),
+            "entity": _fixed([(entity, audit_log.entity_label(entity)) for entity in audit_log.KNOWN_ENTITIES]),
+            "outcome": _fixed([(outcome, audit_log.outcome_label(outcome))
+                               for outcome in (audit.SUCCESS, audit.FAILURE, audit.DENIED)]),
         },
     ),
     order="Newest first",

@@ -10,7 +10,6 @@ logged instead of logging it twice (services/submissions.py).
 """
 
 from datetime import date
-from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -32,8 +31,8 @@ from services.activities import (
     TrainingInput,
 )
 from services.errors import NotFound, PermissionDenied
-from ui.editing import attempt, choose, form_round, shown_version
-from ui.forms import FieldMessages, submission_done, submission_token
+from ui.editing import attempt, choose, creating, form_round, shown_version
+from ui.forms import FieldMessages
 from ui.opening import opening
 
 SAVE_LABELS = {
@@ -62,13 +61,6 @@ def in_sentence(label: str) -> str:
     if len(first) > 1 and first.isupper():
         return label
     return label[:1].lower() + label[1:]
-
-
-def create_token(form_name: str) -> str:
-    """The submission token of a new record's form in its current round (see the module's note)."""
-    round_ = form_round(form_name)
-    submission_done(f"{form_name}_{round_ - 1}")  # the previous round's record is saved: forget its token
-    return submission_token(f"{form_name}_{round_}")
 
 
 # --- Filters and list ----------------------------------------------------------------------
@@ -167,8 +159,8 @@ def editor(engine: Engine, user: User, kind: ActivityKind, activity: Activity | 
         if not st.form_submit_button(SAVE_LABELS[kind], type="primary"):
             return
     if activity is None:
-        log = partial(activities.log_activity, submission=create_token(form_name))
-        attempt(engine, user, log, data, messages=messages, form=form_name, done="Saved.")
+        attempt(engine, user, creating(activities.log_activity, form_name), data, messages=messages,
+                form=form_name, done="Saved.")
     else:
         attempt(engine, user, activities.update_activity, activity.id, version, data, messages=messages,
                 form=form_name, versions=[("activity", activity.id)], done="Saved.")

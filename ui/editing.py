@@ -8,6 +8,7 @@
 """
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -16,7 +17,7 @@ from models import User
 from services import db
 from services.errors import InputErrors, ServiceError
 from ui.format import plain
-from ui.forms import FieldMessages
+from ui.forms import FieldMessages, submission_done, submission_token
 
 _NOTICE = "editing.notice"
 _KEEP = "editing.keep"
@@ -38,6 +39,18 @@ def forget_version(name: str, row_id: object) -> None:
 def form_round(name: str) -> int:
     """A number to put in a form's widget keys; it moves on when the form should start afresh."""
     return st.session_state.get(f"editing.round.{name}", 0)
+
+
+def creating(operation: Callable, form: str) -> Callable:
+    """`operation` (a create) sending the submission token of `form` in its current round.
+
+    The token holds until the form starts afresh after a save (`attempt(..., form=form)`), so a
+    double click or a rerun before then sends the same token, and the service answers with the
+    record already made instead of a second one (services/submissions.py).
+    """
+    round_ = form_round(form)
+    submission_done(f"{form}_{round_ - 1}")  # the previous round's record is saved: forget its token
+    return partial(operation, submission=submission_token(f"{form}_{round_}"))
 
 
 def _next_round(name: str) -> None:
