@@ -180,7 +180,7 @@ def test_export_holds_exactly_the_rows_of_the_list_and_is_audited(engine, trail)
     with db.reading(engine) as session:
         exported = session.exec(select(AuditEvent).where(AuditEvent.action == "export")).one()
     assert exported.user_id == admin.id and exported.entity == "audit_log"
-    assert exported.detail.startswith("Audit log: 2 rows; filters: Action: view_person")
+    assert exported.detail.startswith("Audit log: 2 rows; filters: Action: Viewed a person's record (view_person)")
 
 
 def test_export_needs_the_export_permission_too(engine, staff):
