@@ -50,11 +50,11 @@ st.dataframe(
 st.header("Create a user")
 with st.form("create_user"):
     messages = FieldMessages()
-    username = st.text_input("Username", max_chars=accounts.USERNAME_LIMIT)
+    username = st.text_input("Username", help=f"Up to {accounts.USERNAME_LIMIT} characters, no spaces.")
     messages.under("username")
-    full_name = st.text_input("Full name", max_chars=100)
+    full_name = st.text_input("Full name", help="Up to 100 characters.")
     messages.under("full_name")
-    email = st.text_input("E-mail (for single sign-on; optional)", max_chars=254)
+    email = st.text_input("E-mail (for single sign-on; optional)", help="Up to 254 characters.")
     messages.under("email")
     role = st.selectbox("Role", Role.choices(), format_func=Role.label_of)
     messages.under("role")
@@ -117,9 +117,11 @@ with password_column, st.form("reset"):
 name_column, export_column = st.columns(2)
 with name_column, st.form(f"rename_{chosen.id}"):
     messages = FieldMessages()
-    renamed = st.text_input("Full name", value=chosen.full_name, max_chars=100, key=f"rename_name_{chosen.id}")
+    renamed = st.text_input("Full name", value=chosen.full_name, help="Up to 100 characters.",
+                            key=f"rename_name_{chosen.id}")
     messages.under("full_name")
-    new_username = st.text_input("Username", value=chosen.username, max_chars=accounts.USERNAME_LIMIT,
+    new_username = st.text_input("Username", value=chosen.username,
+                                 help=f"Up to {accounts.USERNAME_LIMIT} characters, no spaces.",
                                  key=f"rename_username_{chosen.id}")
     messages.under("username")
     if st.form_submit_button("Save name and username"):

@@ -34,7 +34,7 @@ def sites_section() -> None:
     with st.form(f"add_site_{round_}"):
         st.markdown("**Add a site**")
         messages = FieldMessages()
-        name = st.text_input("Site name", max_chars=100, key=f"add_site_name_{round_}")
+        name = st.text_input("Site name", help="Up to 100 characters.", key=f"add_site_name_{round_}")
         messages.under("name")
         kind = st.selectbox("Kind of site", SiteKind.choices(), format_func=SiteKind.label_of, index=None,
                             placeholder="Choose the kind of site", key=f"add_site_kind_{round_}")
@@ -51,7 +51,8 @@ def sites_section() -> None:
     round_ = form_round(f"site_{site.id}")
     with st.form(f"change_site_{site.id}_{round_}"):
         messages = FieldMessages()
-        new_name = st.text_input("New name", value=site.name, max_chars=100, key=f"site_name_{site.id}_{round_}")
+        new_name = st.text_input("New name", value=site.name, help="Up to 100 characters.",
+                                 key=f"site_name_{site.id}_{round_}")
         messages.under("name")
         new_kind = st.selectbox("Kind", SiteKind.choices(), index=SiteKind.choices().index(site.kind),
                                 format_func=SiteKind.label_of, key=f"site_kind_{site.id}_{round_}")
@@ -81,7 +82,7 @@ def codes_section() -> None:
     with st.form(f"{form}_{round_}"):
         st.markdown("**Add a code**")
         messages = FieldMessages()
-        label = st.text_input("Label", max_chars=100, key=f"add_code_label_{code_list}_{round_}")
+        label = st.text_input("Label", help="Up to 100 characters.", key=f"add_code_label_{code_list}_{round_}")
         messages.under("label")
         national = st.text_input("National code (if it has one, e.g. E1)", max_chars=10,
                                  key=f"add_code_national_{code_list}_{round_}")
@@ -96,7 +97,8 @@ def codes_section() -> None:
     round_ = form_round(f"code_{item.id}")
     with st.form(f"change_code_{item.id}_{round_}"):
         messages = FieldMessages()
-        new_label = st.text_input("New label", value=item.label, max_chars=100, key=f"code_label_{item.id}_{round_}")
+        new_label = st.text_input("New label", value=item.label, help="Up to 100 characters.",
+                                  key=f"code_label_{item.id}_{round_}")
         messages.under("label")
         if item.national_code:
             st.caption(f"National code {item.national_code} stays beside the label.")
@@ -140,7 +142,7 @@ def teams_section() -> None:
     round_ = form_round("add_team")
     with st.form(f"add_team_{round_}"):
         messages = FieldMessages()
-        team_name = st.text_input("New team name", max_chars=100, key=f"add_team_name_{round_}")
+        team_name = st.text_input("New team name", help="Up to 100 characters.", key=f"add_team_name_{round_}")
         messages.under("name")
         if st.form_submit_button("Add team"):
             attempt(engine, user, creating(admin.add_team, "add_team"), team_name, messages=messages,
@@ -149,7 +151,7 @@ def teams_section() -> None:
     version = shown_version("team", team.id, team.version)
     with st.form(f"rename_team_{team.id}_{form_round(f'team_{team.id}')}"):
         messages = FieldMessages()
-        renamed = st.text_input("Team's new name", value=team.name, max_chars=100)
+        renamed = st.text_input("Team's new name", value=team.name, help="Up to 100 characters.")
         messages.under("name")
         if st.form_submit_button("Rename team"):
             attempt(engine, user, admin.rename_team, team.id, version, renamed, messages=messages,

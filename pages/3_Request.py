@@ -147,7 +147,7 @@ if status == RequestStatus.CLOSED and has_permission(user, Permission.REOPEN_REQ
     with st.form("reopen"):
         reopen_messages = FieldMessages()
         why = st.text_input("Why reopen it (shown on the timeline; no clinical details)",
-                            max_chars=requests.REOPEN_REASON_LIMIT)
+                            help=f"Up to {requests.REOPEN_REASON_LIMIT} characters.")
         reopen_messages.under("reopen_reason")
         if st.form_submit_button("Reopen request"):
             act("Request reopened.", requests.reopen_request, why, messages=reopen_messages)

@@ -508,3 +508,16 @@ def test_each_retention_and_time_out_setting_shows_its_source_and_why(app_test, 
     assert "children's records: until the 25th birthday, or the 26th if the young person was 17" in captions
     assert "At most 60 minutes: on a shared custody-suite or court PC the screen clears itself" in captions
     assert test.number_input(key="setting_idle_timeout_minutes_0").help == "Default 30; from 5 to 60."
+
+
+def test_a_name_over_its_limit_is_kept_whole_and_refused_with_a_message(app_test, sqlite_engine, sqlite_staff):
+    """No max_chars in the browser: a long paste is not cut without a word; the service says what is wrong."""
+    long_name = "Southend and Leigh-on-Sea combined custody and magistrates' liaison suite, " * 2
+    test = _settings_page(app_test, sqlite_staff)
+    assert test.text_input(key="add_site_name_0").proto.max_chars == 0
+    test.text_input(key="add_site_name_0").input(long_name)
+    test.selectbox(key="add_site_kind_0").select(SiteKind.CUSTODY_SUITE.value)
+    _click(test, "Add site")
+    assert any("at most 100 characters" in message for message in shown_errors(test))
+    assert test.text_input(key="add_site_name_0").value == long_name
+    assert _count(sqlite_engine, Site, Site.name == long_name.strip()) == 0

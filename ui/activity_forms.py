@@ -206,7 +206,7 @@ def _number(label: str, value, key: str, field: str, messages: FieldMessages):
 
 def _text(label: str, value, key: str, field: str, messages: FieldMessages, limit: int, area: bool = False):
     widget = st.text_area if area else st.text_input
-    chosen = widget(label, value=value or "", max_chars=limit, key=f"{key}_{field}")
+    chosen = widget(label, value=value or "", help=f"Up to {limit:,} characters.", key=f"{key}_{field}")
     messages.under(field)
     return chosen
 
@@ -273,7 +273,7 @@ def _release_fields(key, defaults: PrisonReleaseInput | None, messages, person_i
     site = st.selectbox("Prison", options, index=options.index(current) if current in options else None,
                         format_func=lambda choice: prisons.get(choice, "Another prison (type its name below)"),
                         placeholder="Choose the prison", key=f"{key}_prison_site")
-    typed = st.text_input("Prison's name, if not in the list", max_chars=activities.PERSON_LIMIT,
+    typed = st.text_input("Prison's name, if not in the list", help=f"Up to {activities.PERSON_LIMIT} characters.",
                           value="" if getattr(defaults, "prison_site_id", None) else getattr(defaults, "prison", ""),
                           key=f"{key}_prison")
     messages.under("prison")
