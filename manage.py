@@ -25,7 +25,7 @@ from sqlmodel import func, select
 
 from models import Team, User
 from models.codes import Role
-from services import accounts, db, passwords, schema
+from services import accounts, db, form_drafts, passwords, schema, sign_in_sessions, submissions
 from services.config import load_config
 from services.errors import InputErrors, NotFound
 
@@ -251,6 +251,16 @@ def retention_review(_arguments) -> None:
         print("To delete, an administrator approves them on the Retention review page.")
 
 
+def purge_expired(_arguments) -> None:
+    """Delete what the app keeps only for a while: unsaved drafts (7 days), ended sign-ins, old
+    submission tokens. Safe to run at any time (a daily cron job, say); it never touches records."""
+    with db.writing(db.get_engine()) as session:
+        drafts = form_drafts.purge_expired(session)
+        sessions = sign_in_sessions.purge_ended(session)
+        tokens = submissions.purge_expired(session)
+    print(f"Deleted {drafts} expired draft(s), {sessions} ended sign-in(s) and {tokens} old submission token(s).")
+
+
 def bench(arguments) -> None:
     from bench import benchmark
 
@@ -295,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     backup_parser.set_defaults(run=backup)
     commands.add_parser("retention-review", help="list people past retention (ids, no names)").set_defaults(
         run=retention_review)
+    commands.add_parser("purge-expired", help="delete expired drafts, ended sign-ins and old submission tokens"
+                        ).set_defaults(run=purge_expired)
     bench_parser = commands.add_parser("bench", help="measure pages, queries, export and demo data by size")
     bench_parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000],
                               help="requests per database, e.g. 10k,100k,1m (default 10k,100k)")

@@ -19,12 +19,17 @@ record, is refused rather than answered with someone else's record.
 """
 
 import re
+from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from models import Submission, User
+from services import clock, db
 from services.errors import InputErrors
+
+KEEP_DAYS = 2  # a press repeated days later is a new submission, not a double click
 
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 
@@ -47,7 +52,7 @@ def claim(session: Session, user: User, token: str | None, entity: str) -> int |
     if earlier is None:
         try:
             with session.begin_nested():
-                session.add(Submission(token=token, user_id=user.id, entity=entity))
+                session.add(Submission(token=token, user_id=user.id, entity=entity, created_at=clock.now()))
                 session.flush()
             return None
         except IntegrityError:  # another transaction claimed it first and has committed since
@@ -65,3 +70,10 @@ def fulfil(session: Session, token: str | None, entity_id: int) -> None:
     if submission is not None:
         submission.entity_id = entity_id
         session.add(submission)
+
+
+def purge_expired(session: Session) -> int:
+    """Forget tokens older than KEEP_DAYS (manage.py purge-expired); returns how many went."""
+    db.require_writing(session)
+    cutoff = clock.now() - timedelta(days=KEEP_DAYS)
+    return session.exec(delete(Submission).where(Submission.created_at < cutoff)).rowcount or 0

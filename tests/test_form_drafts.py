@@ -111,3 +111,24 @@ def test_starting_again_throws_the_draft_away(app_test, sqlite_engine, sqlite_st
     [button for button in again.button if button.label.startswith("Start again")][0].click().run()
     assert again.text_area(key="log_reason").value == ""
     assert drafts_stored(sqlite_engine) == 0
+
+
+def test_manage_purge_expired_deletes_only_what_has_expired(sqlite_engine, sqlite_staff, monkeypatch, capsys):
+    import manage
+    from models import SignedInSession, Submission
+    from services import accounts, sign_in_sessions, submissions
+
+    with db.writing(sqlite_engine) as session:
+        form_drafts.keep(session, sqlite_staff.practitioner, "log_request", {"reason": "old"})
+        sign_in_sessions.start(session, accounts.SignedIn(sqlite_staff.practitioner.id, 0))
+        submissions.claim(session, sqlite_staff.practitioner, "a" * 32, "request")
+    later = NOW + timedelta(days=8)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    with db.writing(sqlite_engine) as session:
+        form_drafts.keep(session, sqlite_staff.second_practitioner, "log_request", {"reason": "today"})
+    manage.main(["purge-expired"])
+    assert "Deleted 1 expired draft(s), 1 ended sign-in(s) and 1 old submission token(s)." in capsys.readouterr().out
+    with db.reading(sqlite_engine) as session:
+        kept = [draft.user_id for draft in session.exec(select(FormDraft)).all()]
+        assert kept == [sqlite_staff.second_practitioner.id]
+        assert session.exec(select(SignedInSession)).all() == [] and session.exec(select(Submission)).all() == []
