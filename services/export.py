@@ -24,6 +24,7 @@ from sqlalchemy import Select, func, select
 from sqlmodel import Session
 
 from models import SavedColumnSet, Team, User
+from models.codes import ActivityKind
 from models.export import COLUMN_SET_NAME_LIMIT
 from models.validators import FieldError, free_text
 from services import audit, caseload, clock, db
@@ -412,7 +413,7 @@ def kpi_workbook(session: Session, user: User, period: KpiPeriod, *, target: Bin
         raise denial.with_context(user, "export", entity=KPI_LIST_NAME) from None
     filters = caseload.CaseloadFilters(start=period.start, end=period.end)
     frames = caseload.all_measures(session, user, filters)
-    sheets = [measure_sheet(caseload.MEASURES[key].title, frame) for key, frame in frames.items()]
+    sheets = kpi_sheets(session, user, filters, frames)
     exported_at = now or clock.now()
     team = session.get(Team, user.team_id)
     about = [
@@ -438,6 +439,122 @@ def kpi_workbook(session: Session, user: User, period: KpiPeriod, *, target: Bin
         exported_at=exported_at,
         file_name=file_name(KPI_LIST_NAME, exported_at),
     )
+
+
+# Per-period measures are laid out one row per period: every London week (its Monday) or calendar
+# month (its first day) of the range, in order, as a real Excel date, with zeros where nothing
+# happened; what the chart stacks or colours becomes a column each. The other measures are written
+# as the caseload functions return them.
+WEEK_BEGINNING = ExportColumn("week", "Week beginning (Monday)", ColumnKind.date)
+MONTH = ExportColumn("month", "Month", ColumnKind.month)
+
+
+def kpi_sheets(session: Session, user: User, filters: "caseload.CaseloadFilters",
+               frames: Mapping[str, pd.DataFrame]) -> list[DataSheet]:
+    """One sheet per caseload measure, in the page's order."""
+    layouts = {
+        "requests_by_week_and_site": lambda frame: weeks_by_category(
+            filters, frame, "site_id", _sites(session, user, frame), "requests", "All sites"),
+        "requests_by_week_and_source": lambda frame: weeks_by_category(
+            filters, frame, "source", _sources(session, user, frame), "requests", "All sources"),
+        "screening_within_target_by_week": lambda frame: screening_weeks(filters, frame),
+        "activities_by_month": lambda frame: activity_months(filters, frame),
+    }
+    sheets = []
+    for key, frame in frames.items():
+        title = caseload.MEASURES[key].title
+        layout = layouts.get(key)
+        sheets.append(DataSheet(title, *layout(frame)) if layout else measure_sheet(title, frame))
+    return sheets
+
+
+def month_starts(start: date, end: date) -> list[date]:
+    """The first day of every calendar month that overlaps [start, end], in order."""
+    months, month = [], start.replace(day=1)
+    while month <= end:
+        months.append(month)
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return months
+
+
+def _sites(session: Session, user: User, frame: pd.DataFrame) -> dict:
+    """The team's sites by name, then any other site the period's requests came from."""
+    sites = dict(caseload.filter_choices(session, user).sites)
+    for site_id, name in zip(frame["site_id"], frame["site"], strict=True):
+        sites.setdefault(python_value(site_id), name)
+    return sites
+
+
+def _sources(session: Session, user: User, frame: pd.DataFrame) -> dict:
+    """The sources of referral in the team's order, then any other code the period's requests have."""
+    sources = dict(caseload.filter_choices(session, user).sources)
+    for code, label in zip(frame["source"], frame["source_label"], strict=True):
+        sources.setdefault(python_value(code), label)
+    return sources
+
+
+def _counts(frame: pd.DataFrame, period: str, category: str, value: str) -> dict[tuple, int]:
+    counts: dict[tuple, int] = {}
+    for when, what, count in zip(frame[period], frame[category], frame[value], strict=True):
+        key = (_period_date(when), python_value(what))
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def _period_date(value) -> date:
+    """A week's Monday or a month ('2026-11' as SQL gives it) as a date."""
+    value = python_value(value)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    return date.fromisoformat(text if len(text) == 10 else f"{text[:7]}-01")
+
+
+def weeks_by_category(filters, frame: pd.DataFrame, category: str, labels: Mapping, value: str,
+                      total_heading: str) -> tuple[list[ExportColumn], list[tuple]]:
+    """A row per week of the range, a column per category (zeros included), then the week's total."""
+    counts = _counts(frame, "week", category, value)
+    categories = list(labels)
+    columns = [WEEK_BEGINNING, *(ExportColumn(f"{category}:{code}", str(labels[code]), ColumnKind.number)
+                                 for code in categories),
+               ExportColumn("total", total_heading, ColumnKind.number)]
+    rows = []
+    for week in caseload.week_starts(filters):
+        values = [counts.get((week, code), 0) for code in categories]
+        rows.append((week, *values, sum(values)))
+    return columns, rows
+
+
+def screening_weeks(filters, frame: pd.DataFrame) -> tuple[list[ExportColumn], list[tuple]]:
+    """A row per week: screened requests green, amber and red, how many, how many within target, the share."""
+    counts = _counts(frame, "week", "rag", "requests")
+    columns = [WEEK_BEGINNING,
+               *(ExportColumn(rag, label, ColumnKind.number) for rag, label in caseload.RAG_LABELS.items()),
+               ExportColumn("screened", "Screened", ColumnKind.number),
+               ExportColumn("within_target", "Within target", ColumnKind.number),
+               ExportColumn("share_within_target", "Share within target", ColumnKind.number)]
+    rows = []
+    for week in caseload.week_starts(filters):
+        by_rag = [counts.get((week, rag), 0) for rag in caseload.RAG_LABELS]
+        screened, within = sum(by_rag), sum(by_rag) - counts.get((week, "red"), 0)
+        rows.append((week, *by_rag, screened, within, within / screened if screened else None))
+    return columns, rows
+
+
+def activity_months(filters, frame: pd.DataFrame) -> tuple[list[ExportColumn], list[tuple]]:
+    """A row per calendar month: MAPPA meetings, training sessions and people trained."""
+    kinds = (ActivityKind.MAPPA_MEETING.value, ActivityKind.TRAINING.value)
+    sessions = _counts(frame, "month", "kind", "sessions")
+    trained = _counts(frame, "month", "kind", "people_trained")
+    columns = [MONTH, ExportColumn("mappa_meetings", "MAPPA meetings", ColumnKind.number),
+               ExportColumn("training_sessions", "Training sessions", ColumnKind.number),
+               ExportColumn("people_trained", "People trained", ColumnKind.number)]
+    rows = [(month, *(sessions.get((month, kind), 0) for kind in kinds),
+             sum(trained.get((month, kind), 0) for kind in kinds))
+            for month in month_starts(filters.start, filters.end)]
+    return columns, rows
 
 
 def measure_sheet(title: str, frame) -> DataSheet:

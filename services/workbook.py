@@ -65,6 +65,7 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Excel stores dates as serial numbers; the number format is what shows them as dates.
 DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
 DATE_FORMAT = "dd/mm/yyyy"
+MONTH_FORMAT = "mm/yyyy"  # a month held as the date of its first day
 HOURS_FORMAT = "0.0"
 
 SHEET_TITLE_FORBIDDEN = re.compile(r"[\\/*?:\[\]]")
@@ -76,6 +77,7 @@ class ColumnKind(StrEnum):
     identifier = "identifier"
     datetime = "datetime"
     date = "date"
+    month = "month"  # a calendar month: an Excel date (its first day) shown as mm/yyyy
     number = "number"
     hours = "hours"
     yes_no = "yes_no"
@@ -85,6 +87,7 @@ class ColumnKind(StrEnum):
 NUMBER_FORMATS = {
     ColumnKind.datetime: DATETIME_FORMAT,
     ColumnKind.date: DATE_FORMAT,
+    ColumnKind.month: MONTH_FORMAT,
     ColumnKind.hours: HOURS_FORMAT,
 }
 
@@ -93,6 +96,7 @@ DEFAULT_WIDTHS = {
     ColumnKind.identifier: 14,
     ColumnKind.datetime: 17,
     ColumnKind.date: 12,
+    ColumnKind.month: 10,
     ColumnKind.number: 10,
     ColumnKind.hours: 9,
     ColumnKind.yes_no: 8,
@@ -193,6 +197,11 @@ def convert_date(value: object) -> date:
     return value
 
 
+def convert_month(value: object) -> date:
+    """The first day of the month the value falls in (a London date), for a mm/yyyy cell."""
+    return convert_date(value).replace(day=1)
+
+
 def convert_number(value: object) -> int | float | Decimal | None:
     if not isinstance(value, int | float | Decimal):
         raise TypeError(f"expected a number, got {type(value).__name__}")
@@ -224,6 +233,7 @@ CONVERTERS: dict[ColumnKind, Callable[[object], ExcelValue]] = {
     ColumnKind.identifier: convert_text,
     ColumnKind.datetime: convert_datetime,
     ColumnKind.date: convert_date,
+    ColumnKind.month: convert_month,
     ColumnKind.number: convert_number,
     ColumnKind.hours: convert_hours,
     ColumnKind.yes_no: convert_yes_no,

@@ -575,6 +575,10 @@ def test_kpi_workbook_numbers_equal_the_caseload_functions(engine, caseload_team
         with db.reading(engine) as session:
             frame = info.function(session, lead, filters)
         headings, rows = kpi_rows(target, title)
+        if key in PERIOD_SHEETS:  # one row per period: test_kpi_period_sheets_...
+            assert headings[0] == PERIOD_SHEETS[key], key
+            non_empty += any(any(value for value in row[1:]) for row in rows)
+            continue
         assert headings == tuple(export.heading_of(name) for name in frame.columns), key
         expected = [tuple(comparable(value) for value in row) for row in frame.itertuples(index=False, name=None)]
         assert [tuple(comparable(value) for value in row) for row in rows] == expected, key
@@ -586,6 +590,67 @@ def test_kpi_workbook_numbers_equal_the_caseload_functions(engine, caseload_team
     (event,) = export_events(engine)
     assert event.entity == "kpi_workbook" and period.label in event.detail
     assert result.rows == facts["Rows"]
+
+
+PERIOD_SHEETS = {"requests_by_week_and_site": "Week beginning (Monday)",
+                 "requests_by_week_and_source": "Week beginning (Monday)",
+                 "screening_within_target_by_week": "Week beginning (Monday)",
+                 "activities_by_month": "Month"}
+
+
+def period_cells(file, title: str):
+    """The sheet's rows as openpyxl cells (not values), heading row first."""
+    sheet = load_workbook(file)[title]
+    return [list(row) for row in sheet.iter_rows()]
+
+
+def test_kpi_period_sheets_hold_every_period_as_a_date_with_zeros(engine, caseload_team):
+    """Issue #15 item 6: weeks and months are Excel dates, every one of the range, in order, zeros kept."""
+    lead = caseload_team.staff.team_lead
+    # January to April 2025: the fixture's requests fall in the weeks of 24 March to 7 April and
+    # its activities in March and April, so most weeks and two months had nothing.
+    period = export.KpiPeriod("January to April 2025", date(2025, 1, 1), date(2025, 4, 30))
+    filters = caseload.CaseloadFilters(start=period.start, end=period.end)
+    target = io.BytesIO()
+    with db.reading(engine) as session:
+        export.kpi_workbook(session, lead, period, target=target)
+        frames = {key: caseload.MEASURES[key].function(session, lead, filters) for key in PERIOD_SHEETS}
+    target.seek(0)
+    mondays = [date(2024, 12, 30) + timedelta(weeks=week) for week in range(18)]  # 30/12/2024 to 28/04/2025
+    months = [date(2025, month, 1) for month in (1, 2, 3, 4)]
+    titles = dict(zip(caseload.MEASURES, load_workbook(target).sheetnames, strict=False))
+    for key, heading in PERIOD_SHEETS.items():
+        cells = period_cells(target, titles[key])
+        assert cells[0][0].value == heading, key
+        body = cells[1:]
+        expected = mondays if heading.startswith("Week") else months
+        assert [row[0].value for row in body] == [datetime(d.year, d.month, d.day) for d in expected], key
+        assert all(row[0].is_date for row in body), key  # a number with a date format, not text
+        assert {row[0].number_format for row in body} == {"dd/mm/yyyy" if heading.startswith("Week") else "mm/yyyy"}
+        # Every count cell is a number: zero where nothing happened, never a gap.
+        count_columns = [index for index, cell in enumerate(cells[0]) if cell.value != "Share within target"][1:]
+        assert all(isinstance(row[index].value, int) for row in body for index in count_columns), key
+        frame = frames[key]
+        value = {"activities_by_month": "sessions"}.get(key, "requests")
+        if key != "activities_by_month":
+            totals = {}
+            for week, count in zip(frame["week"], frame[value], strict=True):
+                totals[week] = totals.get(week, 0) + int(count)
+            total_column = {"requests_by_week_and_site": "All sites", "requests_by_week_and_source": "All sources",
+                            "screening_within_target_by_week": "Screened"}[key]
+            position = [cell.value for cell in cells[0]].index(total_column)
+            assert {week: row[position].value for week, row in zip(expected, body, strict=True)
+                    if row[position].value} == totals, key
+            assert sum(row[position].value for row in body) == int(frame[value].sum()), key
+    month_rows = [[cell.value for cell in row] for row in period_cells(target, titles["activities_by_month"])]
+    assert month_rows == [["Month", "MAPPA meetings", "Training sessions", "People trained"],
+                          [datetime(2025, 1, 1), 0, 0, 0], [datetime(2025, 2, 1), 0, 0, 0],
+                          [datetime(2025, 3, 1), 1, 0, 0], [datetime(2025, 4, 1), 1, 2, 20]]
+    site_rows = [[cell.value for cell in row] for row in period_cells(target, titles["requests_by_week_and_site"])]
+    sites = [site.name for site in caseload_team.staff.sites if site.team_id == caseload_team.staff.team.id]
+    assert set(site_rows[0][1:-1]) == set(sites)  # every site of the team, each a column
+    week_of_31_march = site_rows[1 + mondays.index(date(2025, 3, 31))]
+    assert week_of_31_march[-1] == 3 and sum(week_of_31_march[1:-1]) == 3  # R2, R9 and R6 (R7 is the next week)
 
 
 def test_kpi_workbook_needs_export_and_caseload_permissions(engine, staff):
