@@ -2,7 +2,9 @@
 
 Always open (an expander closed itself on every choice): choose whose requests and who shares
 them, read the confirmation that names how many go to whom, press once. The service refuses the
-move if the number changed since the confirmation was drawn.
+move if the number changed since the confirmation was drawn: the press carries the number drawn
+on the button (bound when it was drawn, through its callback), not the number the rerun after the
+press counts, which may already be different.
 """
 
 from functools import partial
@@ -17,10 +19,16 @@ from ui.editing import attempt, form_round
 from ui.format import plain
 
 FORM = "bulk_move"
+CONFIRMED = "bulk_move_confirmed"  # (from, to, count) as the confirmation pressed showed them
+
+
+def _confirm(from_user: int, to_users: list[int], count: int) -> None:
+    st.session_state[CONFIRMED] = (from_user, list(to_users), count)
 
 
 def bulk_move(engine: Engine, user: User, staff: dict[int, str]) -> None:
     st.subheader("Move all of one person's open requests (leave, leavers)")
+    confirmed = st.session_state.pop(CONFIRMED, None)
     turn = form_round(FORM)  # a fresh pair of boxes after each move
     from_column, to_column = st.columns(2)
     from_user = from_column.selectbox("Move the open requests of", list(staff), format_func=staff.get, index=None,
@@ -41,7 +49,9 @@ def bulk_move(engine: Engine, user: User, staff: dict[int, str]) -> None:
         st.info(f"{staff[from_user]} has no open requests to move.")
         return
     st.warning(plain(f"This moves {plan.words()}."), icon=":material/swap_horiz:")
-    if st.button(f"Move {plan.count} {'request' if plan.count == 1 else 'requests'}", type="primary",
-                 key=f"move_confirm_{turn}"):
-        attempt(engine, user, partial(requests.reallocate_open_requests, expected_count=plan.count), from_user,
-                to_users, done=f"Moved {plan.words()}.", form=FORM)
+    st.button(f"Move {plan.count} {'request' if plan.count == 1 else 'requests'}", type="primary",
+              key=f"move_confirm_{turn}", on_click=_confirm, args=(from_user, to_users, plan.count))
+    if confirmed is not None:
+        confirmed_from, confirmed_to, count = confirmed
+        attempt(engine, user, partial(requests.reallocate_open_requests, expected_count=count), confirmed_from,
+                confirmed_to, done=f"Moved {plan.words()}.", form=FORM)
