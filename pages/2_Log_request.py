@@ -11,6 +11,7 @@ from services import clock, code_lists, db, organisation, requests, settings
 from services.errors import InputErrors, PermissionDenied
 from services.permissions import Permission
 from ui import drafts
+from ui.editing import toast_after_rerun
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 from ui.london_time import which_reading
@@ -162,5 +163,5 @@ if submitted:
         drafts.forget(engine, user, DRAFT)
         st.session_state[DONE] = saved
         st.session_state[RESET] = True
-        st.toast(f"Logged {saved['reference']}.", icon=":material/check_circle:")
+        toast_after_rerun(f"Logged {saved['reference']}.")
         st.rerun()

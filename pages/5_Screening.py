@@ -7,6 +7,7 @@ from services import clock, code_lists, db, organisation, referrals, screening
 from services.errors import Conflict, InputErrors, ServiceError
 from services.permissions import Permission
 from ui import drafts, instrument_form
+from ui.editing import toast_after_rerun
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 from ui.london_time import which_reading
@@ -112,7 +113,7 @@ def save(section: str, messages: FieldMessages, data=None) -> None:
 def saved_notice(section_name: str, message: str) -> None:
     """Say so where the eye is: a toast, and the message under the section's own button."""
     st.session_state[k("notice")] = (section_name, message)
-    st.toast(message, icon=":material/check_circle:")
+    toast_after_rerun(message)
     st.rerun()
 
 
@@ -276,5 +277,5 @@ if st.button("Complete screening", type="primary", key=k("complete")):
     else:
         reload()
         st.session_state[k("notice")] = ("complete", "Screening completed.")
-        st.toast("Screening completed.", icon=":material/check_circle:")
+        toast_after_rerun("Screening completed.")
     st.rerun()

@@ -24,6 +24,7 @@ from services.config import load_config
 from services.errors import InputErrors, SignInRefused
 from services.permissions import Permission, has_permission
 from ui import nav, session_keeper
+from ui.editing import show_pending_toast
 from ui.format import plain
 
 log = logging.getLogger("ldhub.guard")
@@ -96,6 +97,7 @@ def require(permission: Permission, *, title: str) -> User:
         _change_password_form(engine, user)
         st.stop()
     nav.draw_sidebar(user, _team_name(engine, user), on_sign_out=sign_out)
+    show_pending_toast()  # a save's toast, drawn after its rerun (ui/editing.py)
     if not has_permission(user, permission):
         _record_refusal(engine, user, title)
         st.error("You do not have permission to open this page. Ask an administrator if you need it.")
