@@ -15,7 +15,13 @@ from ui.editing import toast_after_rerun
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 from ui.london_time import which_reading
-from ui.person_picker import clear_person_picker, person_picker, person_picker_blank, person_picker_keys
+from ui.person_picker import (
+    clear_person_picker,
+    person_picker,
+    person_picker_blank,
+    person_picker_fresh,
+    person_picker_keys,
+)
 
 user = require(Permission.LOG_REQUEST, title="Log a request")
 engine = app_engine()
@@ -42,10 +48,6 @@ def target_words(span: timedelta) -> str:
 
 person_keys = person_picker_keys("person")
 draft_keys = [key(name) for name in FORM_KEYS] + person_keys
-if st.session_state.pop(RESET, False):  # after a save, before any widget exists: start afresh
-    for name in draft_keys:
-        st.session_state.pop(name, None)
-    clear_person_picker("person")
 drafts.restore(engine, user, DRAFT, draft_keys)
 done = st.session_state.pop(DONE, None)
 if done:
@@ -69,6 +71,14 @@ BLANK = {key(name): None for name in ("source", "site", "type", "urgency", "rele
                                         "arrested_time", "hearing_on", "hearing_time")} | {
     key(name): "" for name in ("requester_name", "requester_role", "requester_phone", "requester_email", "reason",
                                "custody_number", "offence")} | person_picker_blank("person")
+logged_just_now = st.session_state.pop(RESET, False)
+if drafts.started_again(DRAFT) or logged_just_now:  # before any widget exists: start afresh
+    # Every field is set to its blank value, not deleted: a deleted key left the browser showing what
+    # had been typed, and sending it back with the next click, so a second press of Log request stored
+    # the same request again under a new submission token (and "Start again" brought the draft back).
+    clear_person_picker("person")
+    st.session_state.update(BLANK | person_picker_fresh("person") | {
+        key("received_on"): now.date(), key("received_time"): now.time().replace(second=0, microsecond=0)})
 
 
 def text(column, label: str, name: str, limit: int, area: bool = False) -> str:

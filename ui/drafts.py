@@ -64,7 +64,18 @@ def offer(engine: Engine, user: User, form: str, keys: Iterable[str]) -> None:
         forget(engine, user, form)
         for key in keys:
             st.session_state.pop(key, None)
+        st.session_state[_state(form, "started_again")] = True
         st.rerun()
+
+
+def started_again(form: str) -> bool:
+    """True once, in the run after "Start again" was pressed: set the form's fields blank before drawing them.
+
+    Deleting their keys (as `offer` does) is not enough for fields the page does not set again
+    itself: the browser would keep showing what was thrown away, and send it back with the next
+    click, so the draft came back.
+    """
+    return st.session_state.pop(_state(form, "started_again"), False)
 
 
 def keep(engine: Engine, user: User, form: str, keys: Iterable[str], blank: dict) -> None:

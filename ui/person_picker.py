@@ -62,6 +62,17 @@ def person_picker_blank(key: str = "person") -> dict:
         keys["chosen"]: None, keys["gender"]: None}
 
 
+def person_picker_fresh(key: str = "person") -> dict:
+    """Every field of a fresh picker, to set before it is drawn so that the browser shows it fresh too.
+
+    (Deleting the keys, as `clear_person_picker` does, starts the server afresh, but a picker still
+    on screen would keep showing, and sending back, what was typed.)
+    """
+    keys = _keys(key)
+    return person_picker_blank(key) | {keys["mode"]: FIND, keys["nhs_status"]: NO_NUMBER_REASONS[0],
+                                       keys["confirm"]: False}
+
+
 def clear_person_picker(key: str = "person") -> None:
     """Forget the choice and everything typed (after a successful save)."""
     keys = _keys(key)
