@@ -216,7 +216,17 @@ section(5, screening.RISK, risk)
 section(6, screening.OUTCOME, outcome)
 
 
+REFERRAL_ADDED = f"screening.{screening_id}.referral_added"  # the next run blanks the referral form
+
+
 def referral(messages: FieldMessages) -> None:
+    if st.session_state.pop(REFERRAL_ADDED, False):
+        # Set to blank before the fields are drawn, not only deleted: a deleted key left the browser
+        # showing the referral just added, and sending it back with the next click, so a second
+        # press of Add referral stored it again under a new submission token.
+        st.session_state.update({k("referral.service"): None, k("referral.referred_on"): None,
+                                 k("referral.status"): codes.ReferralStatus.MADE.value,
+                                 k("referral.attendance"): None, k("referral.note"): ""})
     if referral_rows:
         st.dataframe([{"Service": row.service, "Referred on": clock.format_date(row.referred_on), "Status": row.status,
                        "Attendance": row.attendance, "Note": row.note} for row in referral_rows], hide_index=True)
@@ -243,6 +253,7 @@ def add_referral(name: str, messages: FieldMessages, _data) -> None:
         problems.pop(screening.REFERRALS, None)
         for key in [key for key in st.session_state if str(key).startswith(k("referral."))]:
             del st.session_state[key]  # a fresh form for the next referral
+        st.session_state[REFERRAL_ADDED] = True
         saved_notice(name, f"Referral to {service_name} added.")
 
 
