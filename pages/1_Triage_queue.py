@@ -121,7 +121,9 @@ rows = {row.request_id: row for row in page.rows}
 st.header("Open or allocate a request")
 row = rows.get(chosen_id)
 if row is None:
-    st.info("Click a request's row in the list to choose it." if rows else "No requests match these filters.")
+    # A click on a row's cell only outlines that cell: the row is chosen by its box (checked in Chromium).
+    st.info("Click a request's row in the list to choose it. Use the box at the start of the row; a click on "
+            "another cell only outlines that cell." if rows else "No requests match these filters.")
 else:
     version = shown_versions.get(row.request_id, row.version)
     st.text(f"Chosen: {row.reference} · {row.person or 'no person'} · {row.request_type} · due "
