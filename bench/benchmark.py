@@ -539,7 +539,7 @@ def time_page(page: Page, subjects: Subjects, repeats: int) -> tuple[dict, dict]
 
 
 def time_queries(engine: Engine, subjects: Subjects, repeats: int) -> dict[str, dict]:
-    from services import caseload, db, people, person_record, requests
+    from services import caseload, db, person_record, requests
     from services.caseload import MEASURES, CaseloadFilters
     from services.requests import RequestFilters
 
@@ -560,26 +560,7 @@ def time_queries(engine: Engine, subjects: Subjects, repeats: int) -> dict[str, 
     results["query.triage_count"] = guarded(lambda: timed(
         reading(lambda session: requests.count_requests(session, lead, RequestFilters())), repeats))
 
-    def typing() -> dict:
-        keystrokes = [subjects.typed_name[:end] for end in range(people.MINIMUM_SEARCH_LENGTH,
-                                                                 len(subjects.typed_name) + 1)]
-        for typed in keystrokes:  # warm-up
-            reading(lambda session, typed=typed: people.search_people(session, practitioner, typed))()
-        runs = []
-        for _ in range(repeats):
-            for typed in keystrokes:
-                started = time.perf_counter()
-                reading(lambda session, typed=typed: people.search_people(session, practitioner, typed))()
-                runs.append(time.perf_counter() - started)
-        return summary(runs, typed=subjects.typed_name, keystrokes=len(keystrokes))
-
-    results["query.search_typing"] = guarded(typing)
-    results["query.duplicates_with_birth_date"] = guarded(lambda: timed(reading(
-        lambda session: people.find_likely_duplicates(session, practitioner, subjects.given_name,
-                                                      subjects.family_name, subjects.date_of_birth)), repeats))
-    results["query.duplicates_name_only"] = guarded(lambda: timed(reading(
-        lambda session: people.find_likely_duplicates(session, practitioner, subjects.given_name,
-                                                      subjects.family_name)), repeats))
+    results.update(time_people(engine, subjects, repeats))
 
     def open_record():
         with db.writing(engine) as session:  # the view is audited
@@ -598,6 +579,86 @@ def time_queries(engine: Engine, subjects: Subjects, repeats: int) -> dict[str, 
     for key, info in MEASURES.items():
         results[f"caseload.{key}"] = guarded(lambda info=info: timed(
             reading(lambda session: info.function(session, lead, filters)), repeats))
+    return results
+
+
+def time_people(engine: Engine, subjects: Subjects, repeats: int) -> dict[str, dict]:
+    """The person search while typing (each keystroke of the subject's name) and the duplicate finder."""
+    from services import db, people
+
+    practitioner = subjects.users["practitioner"]
+
+    def reading(call: Callable) -> Callable[[], object]:
+        def run():
+            with db.reading(engine) as session:
+                return call(session)
+
+        return run
+
+    def typing() -> dict:
+        keystrokes = [subjects.typed_name[:end] for end in range(people.MINIMUM_SEARCH_LENGTH,
+                                                                 len(subjects.typed_name) + 1)]
+        for typed in keystrokes:  # warm-up
+            reading(lambda session, typed=typed: people.search_people(session, practitioner, typed))()
+        runs = []
+        for _ in range(repeats):
+            for typed in keystrokes:
+                started = time.perf_counter()
+                reading(lambda session, typed=typed: people.search_people(session, practitioner, typed))()
+                runs.append(time.perf_counter() - started)
+        return summary(runs, typed=subjects.typed_name, keystrokes=len(keystrokes))
+
+    return {
+        "query.search_typing": guarded(typing),
+        "query.duplicates_with_birth_date": guarded(lambda: timed(reading(
+            lambda session: people.find_likely_duplicates(session, practitioner, subjects.given_name,
+                                                          subjects.family_name, subjects.date_of_birth)), repeats)),
+        "query.duplicates_name_only": guarded(lambda: timed(reading(
+            lambda session: people.find_likely_duplicates(session, practitioner, subjects.given_name,
+                                                          subjects.family_name)), repeats)),
+    }
+
+
+def duplicate_finder_accuracy() -> dict:
+    """Precision and recall of the likely-duplicate finder on the labelled name pairs (tests/data)."""
+    from bench.name_pairs import evaluate_finder, load_pairs
+
+    return evaluate_finder(load_pairs()).as_dict()
+
+
+def measure_people(size: int, folder: Path, *, repeats: int = DEFAULT_REPEATS,
+                   report: Callable[[str], None] = print) -> dict:
+    """The person search and duplicate finder alone, on a SQLite database of `size` requests.
+
+    The database is kept in `folder` and reused by the next run of the same size, so a change to
+    the search can be measured before and after on the same data without generating it again.
+    """
+    from services import clock, db, schema
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"people-{size}.db"
+    database = Database("sqlite", f"sqlite:///{path}", size, path=path)
+    ready = path.with_name(path.name + ".ready")
+    if not ready.exists():
+        drop(database)
+        engine = db.create_database_engine(database.url)
+        schema.upgrade(engine)
+        create_missing_tables(engine)
+        report(f"generating {size:,} requests into {path}…")
+        generated = _python_module("generate", "--url", database.url, "--requests", str(size),
+                                   "--now", clock.now().isoformat())
+        report(generated["summary"])
+        schema.refresh_statistics(engine)
+        engine.dispose()
+        ready.write_text(json.dumps(generated), encoding="utf-8")
+    engine = db.create_database_engine(database.url)
+    try:
+        subjects = find_subjects(engine)
+        results = time_people(engine, subjects, repeats)
+    finally:
+        engine.dispose()
+    results["duplicates.labelled_pairs"] = guarded(duplicate_finder_accuracy)
+    results["subject"] = {"typed": subjects.typed_name, "size": size}
     return results
 
 
@@ -848,8 +909,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     export_step.add_argument("--writer", choices=EXPORT_WRITERS, required=True)
     export_step.add_argument("--received-from", type=date.fromisoformat)
     export_step.add_argument("--schema", help="the PostgreSQL schema the benchmark filled")
+    people_step = steps.add_parser("people", help="time the person search and duplicate finder alone")
+    people_step.add_argument("--size", type=reporting.parse_sizes, default=[100_000])
+    people_step.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "ldhub-bench-people")
+    people_step.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
     arguments = parser.parse_args(argv)
-    if arguments.step == "generate":
+    if arguments.step == "people":
+        result = {str(size): measure_people(size, arguments.folder, repeats=arguments.repeats,
+                                            report=lambda line: print(line, file=sys.stderr))
+                  for size in arguments.size}
+    elif arguments.step == "generate":
         result = generate_here(arguments.url, arguments.requests, arguments.now.astimezone(UTC))
     else:
         result = export_here(arguments.url, arguments.writer, arguments.received_from, arguments.schema)

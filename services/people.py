@@ -8,8 +8,12 @@ Every lookup is confined to the acting user's team and answered from an index:
 - an NHS number, a date of birth, a PNC or custody reference by equality.
 
 A likely duplicate is a person with the same NHS number, or with the same date of birth and a
-similar name (``matching.names_similar``: case, accents, apostrophes, hyphens and common spelling
-variants ignored), or with a similar name where one of the two records has no date of birth.
+similar name (``matching.names_similar``: case, accents, apostrophes and hyphens ignored;
+spellings that sound alike, one or two typing slips, nicknames, Welsh, Irish and Scottish forms and
+names written in Arabic script accepted), or with a similar name where one of the two records has
+no date of birth (found among people of the same family name key, so a family name spelt
+differently is found only with the date of birth). Its precision and recall on labelled pairs are
+measured by ``bench/name_pairs.py`` and held to floors by tests/test_people.py.
 It is a prompt for a person to decide, never proof; creating a new person when one exists needs
 the user's confirmation (``confirm_not_duplicate``).
 

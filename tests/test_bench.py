@@ -145,3 +145,16 @@ def test_with_postgres_both_databases_are_measured_in_schemas_of_their_own(tmp_p
     finally:
         engine.dispose()
     assert left == []  # the benchmark's schema is dropped afterwards
+
+
+def test_the_person_search_and_duplicate_finder_are_measured_alone(tmp_path):
+    """`python -m bench.benchmark people`: its database is made once and reused by the next run."""
+    first = benchmark.measure_people(TINY, tmp_path, repeats=1, report=lambda _line: None)
+    for key in ("query.search_typing", "query.duplicates_with_birth_date", "query.duplicates_name_only"):
+        assert "error" not in first[key], first[key]
+        assert first[key]["min"] <= first[key]["median"] <= first[key]["max"]
+    labelled = first["duplicates.labelled_pairs"]
+    assert labelled["pairs"] >= 300 and 0 < labelled["precision"] <= 1 and 0 < labelled["recall"] <= 1
+    lines: list[str] = []
+    again = benchmark.measure_people(TINY, tmp_path, repeats=1, report=lines.append)
+    assert not lines and "error" not in again["query.search_typing"]  # nothing generated the second time
