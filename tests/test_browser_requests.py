@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from models import Person, Request
 from services import db
-from tests.browser import browser, choose, field, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, choose_row, field, live_app, page, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -50,13 +50,14 @@ def test_practitioner_logs_a_request_and_a_team_lead_allocates_it_from_the_queue
     sign_in(page, live_app, "lead")
     page.get_by_role("link", name="Triage queue", exact=True).click()
     page.get_by_role("heading", name="Triage queue").wait_for()
-    page.get_by_text("1 requests match").wait_for()
+    page.get_by_text("1 request matches").wait_for()
+    assert choose_row(page, 1)[2] == request.reference  # the row is chosen by its box, kept by its id
     # The request chosen below the queue shows its clock: received moments ago, 4 hours to go.
     page.get_by_text("🟢 On time · time left 3 h").wait_for()
     page.get_by_role("link", name=f"Open {request.reference}").wait_for()
-    choose(page, "Allocate to", "Sam Second")
-    page.get_by_role("button", name="Allocate", exact=True).click()
-    page.get_by_text(f"{request.reference} allocated to Sam Second.").wait_for()
+    choose(page, f"Allocate {request.reference} to", "Sam Second")
+    page.get_by_role("button", name=f"Allocate {request.reference}", exact=True).click()
+    page.get_by_text(f"{request.reference} allocated to Sam Second.").first.wait_for()
 
     with db.reading(live_app.engine) as session:
         allocated = session.get(Request, request.id)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 def submit(page, button: str, notice: str) -> None:  # noqa: F811
     page.get_by_role("button", name=button, exact=True).click()
-    page.get_by_text(notice, exact=True).wait_for()
+    page.get_by_text(notice, exact=True).first.wait_for()  # under the button (and in a toast)
     idle(page)
 
 
@@ -28,7 +28,8 @@ def test_a_request_becomes_a_completed_screening_with_a_referral(page, live_app)
     page.get_by_role("link", name="Screening").click()
     choose(page, "Request", f"{request.reference} · Nguyễn O'Brien-Ní · received "
                             f"{clock.format_datetime(request.received_at)}")
-    page.get_by_role("button", name="Start screening").click()
+    page.get_by_role("button", name=f"Start the screening for {request.reference} · Nguyễn O'Brien-Ní · received "
+                                    f"{clock.format_datetime(request.received_at)}").click()
     page.get_by_text("Nguyễn O'Brien-Ní · born 11/05/1990").wait_for()
 
     choose(page, "Contact mechanism", "Face to face")
@@ -66,10 +67,10 @@ def test_a_request_becomes_a_completed_screening_with_a_referral(page, live_app)
     page.get_by_role("spinbutton", name="day, Date referred").click()  # day, month and year segments
     page.keyboard.type(clock.today_in_london().strftime("%d%m%Y"))
     page.keyboard.press("Tab")
-    submit(page, "Add referral", "Referral added.")
+    submit(page, "Add referral", "Referral to Community mental health team added.")
 
     page.get_by_role("button", name="Complete screening").click()
-    page.get_by_text("Screening completed.").wait_for()
+    page.get_by_text("Screening completed.").first.wait_for()
     page.get_by_role("link", name="Printable summary for sharing").wait_for()
 
     with db.reading(live_app.engine) as session:
