@@ -5,6 +5,7 @@ import streamlit as st
 from services import db, retention
 from services.errors import InputErrors
 from services.permissions import Permission
+from ui.editing import toast_after_rerun
 from ui.format import format_date
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
@@ -77,5 +78,5 @@ if approved:
             records = "1 record" if len(deleted) == 1 else f"{len(deleted):,} records"
             st.session_state[DONE] = (f"Deleted {records}. Each deletion is in the audit log as "
                                       "“Deleted a record past retention”, without the deleted content.")
-            st.toast(f"Deleted {records}.", icon=":material/check_circle:")
+            toast_after_rerun(f"Deleted {records}.")
             st.rerun()

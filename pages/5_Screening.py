@@ -280,7 +280,7 @@ if st.button("Complete screening", type="primary", key=k("complete")):
             screening.complete(session, user, screening_id, st.session_state[k("version")])
     except screening.CompletionRefused as refused:
         st.session_state[k("problems")] = refused.by_section
-        st.toast("Not complete yet: see the problems listed under each section.", icon=":material/error:")
+        toast_after_rerun("Not complete yet: see the problems listed under each section.", icon=":material/error:")
     except Conflict as conflict:
         st.session_state[k("conflict")] = str(conflict)
     except InputErrors as refused:  # completed elsewhere since this page was drawn
