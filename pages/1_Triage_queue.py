@@ -10,7 +10,7 @@ from services.permissions import Permission, has_permission
 from services.requests import OPEN_STATUSES, RequestFilters, TriageRow
 from ui.bulk_move import bulk_move
 from ui.editing import attempt, show_notice
-from ui.export_button import export_button
+from ui.export_button import export_button, view_rows
 from ui.format import RAG_SYMBOLS, format_date, format_datetime, format_duration, plural
 from ui.guard import app_engine, require
 from ui.query_filters import FilterBar, FilterKind, QueryFilter
@@ -91,11 +91,8 @@ shown_ids = [row.request_id for row in page.rows]
 chosen_id = st.session_state.get(CHOSEN)
 # A table with other rows is a new table: no stale highlight can sit on a row that moved.
 table_key = f"triage_table_{hash(tuple(shown_ids))}"
-st.dataframe(
-    [{"Clock": clock_words(row), "Time left": format_duration(row.clock.time_left) if row.clock else "",
-      "Reference": row.reference, "Received": format_datetime(row.received_at), "Due": format_datetime(row.due_at),
-      "Urgency": row.urgency, "Type": row.request_type, "Status": row.status, "Site": row.site, "Person": row.person,
-      "Allocated to": row.allocated_to} for row in page.rows],
+st.dataframe(  # the columns "Export this view" writes, from the one definition (requests.TRIAGE_VIEW)
+    view_rows("triage_queue", [row.values for row in page.rows]),
     hide_index=True, key=table_key, on_select=partial(choose_row, shown_ids), selection_mode="single-row",
     selection_default={"selection": {"rows": [shown_ids.index(chosen_id)] if chosen_id in shown_ids else []}},
 )

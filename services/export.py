@@ -11,7 +11,7 @@ The registry of lists lives in `services.export_lists`; this module is its one p
 """
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -59,6 +59,7 @@ __all__ = [
     "quarter_period",
     "recent_periods",
     "save_column_set",
+    "shown_value",
     "usable_columns",
 ]
 
@@ -120,12 +121,42 @@ def _chosen_columns(exportable: ExportableList, keys: Sequence[str] | None) -> t
 
 def _statement(session: Session, user: User, exportable: ExportableList, filters,
                columns: Sequence[ExportColumn]) -> Select:
-    """The list's own select, narrowed to the chosen columns (its joins, filters and order unchanged)."""
+    """The list's own select, narrowed to the chosen columns (its joins, filters and order unchanged).
+
+    When a chosen column is worked out per row (`ExportableList.derived`), the whole select is
+    kept: the row function reads the columns it needs from it.
+    """
     statement = exportable.select(session, user, filters)
     selected = statement.selected_columns
-    if [column.key for column in columns] == list(selected.keys()):
+    keys = [column.key for column in columns]
+    if keys == list(selected.keys()) or exportable.derived.intersection(keys):
         return statement
-    return statement.with_only_columns(*[selected[column.key] for column in columns], maintain_column_froms=True)
+    return statement.with_only_columns(*[selected[key] for key in keys], maintain_column_froms=True)
+
+
+def _list_rows(session: Session, user: User, exportable: ExportableList, filters, columns: Sequence[ExportColumn],
+               now: datetime, *, limit: int | None = None, **options) -> Iterable[Sequence]:
+    """The rows an export of these columns holds, in the list's order (what export_list writes)."""
+    statement = _statement(session, user, exportable, filters, columns)
+    return _rows(session, exportable, statement if limit is None else statement.limit(limit), columns, now,
+                 **options)
+
+
+def _rows(session: Session, exportable: ExportableList, statement: Select, columns: Sequence[ExportColumn],
+          now: datetime, **options) -> Iterable[Sequence]:
+    """The statement's rows as the chosen columns' values, in their order (derived ones worked out)."""
+    keys = [column.key for column in columns]
+    result = session.execute(statement.execution_options(**options) if options else statement)
+    if not exportable.derived.intersection(keys):
+        return result
+    derive = exportable.derive(session, now)
+
+    def rows():
+        for row in result.mappings():
+            derived = derive(row)
+            yield tuple(derived[key] if key in exportable.derived else row[key] for key in keys)
+
+    return rows()
 
 
 def _filters(exportable: ExportableList, filters):
@@ -170,12 +201,11 @@ def export_list(
     exportable = _allowed(user, list_name)
     filters = _filters(exportable, filters)
     chosen = _chosen_columns(exportable, columns)
-    statement = _statement(session, user, exportable, filters, chosen)
     exported_at = now or clock.now()
     described = tuple(describe_filters(session, user, exportable, filters))
     about = _about(session, user, exportable, described, chosen, exported_at)
 
-    rows = session.execute(statement.execution_options(yield_per=YIELD_PER))
+    rows = _list_rows(session, user, exportable, filters, chosen, exported_at, yield_per=YIELD_PER)
     written = write_counted_workbook(target, title=exportable.title, columns=chosen, rows=rows, about=about,
                                      progress=progress, progress_every=YIELD_PER)
     _audit_export(session, user, exportable, described, chosen, written.rows)
@@ -258,10 +288,9 @@ def preview_rows(session: Session, user: User, list_name: str, filters: Any = No
     exportable = _allowed(user, list_name)
     filters = _filters(exportable, filters)
     chosen = _chosen_columns(exportable, columns)
-    statement = _statement(session, user, exportable, filters, chosen).limit(limit)
     shown = [
-        {column.heading: _shown(column, value) for column, value in zip(chosen, row, strict=True)}
-        for row in session.execute(statement)
+        {column.heading: shown_value(column, value) for column, value in zip(chosen, row, strict=True)}
+        for row in _list_rows(session, user, exportable, filters, chosen, clock.now(), limit=limit)
     ]
     if audited:
         described = describe_filters(session, user, exportable, filters)
@@ -271,7 +300,8 @@ def preview_rows(session: Session, user: User, list_name: str, filters: Any = No
     return shown
 
 
-def _shown(column: ExportColumn, value):
+def shown_value(column: ExportColumn, value):
+    """A value as a list on screen shows it: UK dates and times, Yes/No, text as text."""
     if value is None:
         return None
     if column.kind is ColumnKind.datetime and isinstance(value, datetime):
@@ -413,7 +443,7 @@ def kpi_workbook(session: Session, user: User, period: KpiPeriod, *, target: Bin
         raise denial.with_context(user, "export", entity=KPI_LIST_NAME) from None
     filters = caseload.CaseloadFilters(start=period.start, end=period.end)
     frames = caseload.all_measures(session, user, filters)
-    sheets = kpi_sheets(session, user, filters, frames)
+    sheets = _kpi_sheets(session, user, filters, frames)
     exported_at = now or clock.now()
     team = session.get(Team, user.team_id)
     about = [
@@ -449,7 +479,7 @@ WEEK_BEGINNING = ExportColumn("week", "Week beginning (Monday)", ColumnKind.date
 MONTH = ExportColumn("month", "Month", ColumnKind.month)
 
 
-def kpi_sheets(session: Session, user: User, filters: "caseload.CaseloadFilters",
+def _kpi_sheets(session: Session, user: User, filters: "caseload.CaseloadFilters",
                frames: Mapping[str, pd.DataFrame]) -> list[DataSheet]:
     """One sheet per caseload measure, in the page's order."""
     layouts = {

@@ -8,9 +8,9 @@ the screen shows. Nothing here runs a query of its own except to put names on fi
 No Streamlit here: the Export page and the "Export this view" buttons read this registry.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -81,6 +81,20 @@ class ExportableList:
     # How the Export page reads and builds the filters object (default: its dataclass fields).
     to_values: Callable[[Any], dict[str, Any]] | None = None
     from_values: Callable[[dict[str, Any]], Any] | None = None
+    # The columns its screen shows, in order: what "Export this view" writes (None: every column).
+    view: tuple[str, ...] | None = None
+    # Columns worked out per row in Python rather than selected (they depend on now or a setting):
+    # `derive(session, now)` gives a function of a row of the full select (a mapping) to their values.
+    derived: frozenset[str] = frozenset()
+    derive: Callable[[Session, datetime], Callable[[Mapping[str, Any]], Mapping[str, Any]]] | None = None
+
+    def view_keys(self) -> list[str]:
+        """The column keys of the list as its screen shows it (all, when it shows every column)."""
+        return list(self.view) if self.view is not None else self.column_keys()
+
+    def view_columns(self) -> tuple[ExportColumn, ...]:
+        by_key = {column.key: column for column in self.columns}
+        return tuple(by_key[key] for key in self.view_keys())
 
     def may_see(self, user: User) -> bool:
         permissions = self.permission if isinstance(self.permission, tuple) else (self.permission,)
@@ -213,8 +227,11 @@ TRIAGE_QUEUE = ExportableList(
             "allocated_to_id": _staff_choices,
         },
     ),
-    order="Soonest due first",
+    order="Your unanswered requests first, then unallocated, then the rest; soonest due first in each",
     id_column="reference",
+    view=requests.TRIAGE_VIEW,
+    derived=requests.CLOCK_COLUMNS,
+    derive=requests.list_clock,
 )
 
 

@@ -19,6 +19,7 @@ The triage list is a SQLAlchemy Core ``select`` with column definitions
 same rows in the same order.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum, StrEnum
@@ -635,7 +636,12 @@ class RequestList:
     columns: tuple[ExportColumn, ...]
 
 
+# The triage list's columns: the queue on screen shows TRIAGE_VIEW, in its order, and so does its
+# "Export this view"; the Export page may choose any of them. "clock" and "time_left_minutes" are
+# worked out per row from now and the amber setting (`clock_columns`), the same for both.
 REQUEST_LIST_COLUMNS: tuple[ExportColumn, ...] = (
+    ExportColumn("clock", "Clock", ColumnKind.text),
+    ExportColumn("time_left_minutes", "Time left (minutes)", ColumnKind.number),
     ExportColumn("reference", "Reference", ColumnKind.identifier),
     ExportColumn("received_at", "Received", ColumnKind.datetime),
     ExportColumn("due_at", "Due", ColumnKind.datetime),
@@ -643,13 +649,46 @@ REQUEST_LIST_COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("request_type", "Request type", ColumnKind.text),
     ExportColumn("status", "Status", ColumnKind.text),
     ExportColumn("site", "Site", ColumnKind.text),
+    ExportColumn("person", "Person", ColumnKind.text),
+    ExportColumn("allocated_to", "Allocated to", ColumnKind.text),
     ExportColumn("source_of_referral", "Source of referral", ColumnKind.text),
     ExportColumn("given_name", "Given name", ColumnKind.text),
     ExportColumn("family_name", "Family name", ColumnKind.text),
-    ExportColumn("allocated_to", "Allocated to", ColumnKind.text),
     ExportColumn("first_response_at", "First response", ColumnKind.datetime),
     ExportColumn("closed_at", "Closed", ColumnKind.datetime),
 )
+TRIAGE_VIEW: tuple[str, ...] = ("clock", "time_left_minutes", "reference", "received_at", "due_at", "urgency",
+                                "request_type", "status", "site", "person", "allocated_to")
+CLOCK_COLUMNS = frozenset({"clock", "time_left_minutes"})
+CLOCK_WORDS = {"red": "🔴 Overdue", "amber": "🟠 Due soon", "green": "🟢 On time"}
+ANSWERED = "Answered"
+NO_CLOCK = "—"  # closed before any response: no clock, nothing answered
+
+
+def whole_minutes(span: timedelta) -> int:
+    """Whole minutes towards zero, as the clock's words count them ("-0 h 30 min" is -30)."""
+    minutes = int(abs(span).total_seconds() // 60)
+    return -minutes if span < timedelta(0) else minutes
+
+
+def clock_columns(now: datetime, amber_percent: int):
+    """A function of a list row (a mapping with received_at, due_at, first_response_at and
+    status_code) to its "clock" and "time_left_minutes": one reading of `response_clock` per row,
+    for the queue on screen and its export alike."""
+
+    def values(row) -> dict[str, object]:
+        reading = response_clock(row["received_at"], row["due_at"], row["first_response_at"], row["status_code"],
+                                 now, amber_percent)
+        if reading is None:
+            return {"clock": ANSWERED if row["first_response_at"] else NO_CLOCK, "time_left_minutes": None}
+        return {"clock": CLOCK_WORDS[reading.rag], "time_left_minutes": whole_minutes(reading.time_left)}
+
+    return values
+
+
+def list_clock(session: Session, now: datetime | None = None):
+    """`clock_columns` at `now` (default: the clock's now) with the team's amber setting."""
+    return clock_columns(now or clock.now(), settings.get_int(session, "amber_percent"))
 
 
 def _labels_case(column, enum):
@@ -741,6 +780,7 @@ def _list_statement(conditions: list, user: User) -> Select:
             func.coalesce(source_item.label, Request.source_of_referral).label("source_of_referral"),
             Person.given_name.label("given_name"),
             Person.family_name.label("family_name"),
+            (Person.given_name + literal(" ") + Person.family_name).label("person"),
             Request.person_id.label("person_id"),
             allocated.full_name.label("allocated_to"),
             Request.allocated_to_id.label("allocated_to_id"),
@@ -789,6 +829,7 @@ class TriageRow:
     first_response_at: datetime | None
     version: int
     clock: ClockReading | None  # None once answered or closed: the target was for the first response
+    values: Mapping[str, object] = field(default_factory=dict)  # every REQUEST_LIST_COLUMNS key's value
 
 
 @dataclass(frozen=True)
@@ -851,6 +892,7 @@ def triage_page(session: Session, user: User, filters: RequestFilters, after: Pa
     found = session.execute(_list_statement([Request.id.in_(list(groups))], user)).all()
     now = clock.now()
     amber = settings.get_int(session, "amber_percent")
+    clock_values = clock_columns(now, amber)
     rows = [
         TriageRow(
             request_id=row.request_id,
@@ -869,6 +911,7 @@ def triage_page(session: Session, user: User, filters: RequestFilters, after: Pa
             first_response_at=row.first_response_at,
             version=row.version,
             clock=response_clock(row.received_at, row.due_at, row.first_response_at, row.status_code, now, amber),
+            values={**row._mapping, **clock_values(row._mapping)},
         )
         for row in found[:size]
     ]

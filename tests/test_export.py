@@ -743,10 +743,12 @@ def test_an_administrator_exports_screenings_only_when_granted_export(engine, st
 # --- the benchmark compares like with like -----------------------------------------------------------
 
 
-def test_benchmark_writers_stream_the_same_cells_from_the_database(engine, staff, tmp_path):
+def test_benchmark_writers_stream_the_same_cells_from_the_database(engine, staff, tmp_path, monkeypatch):
     from bench import export_bench
 
     log_requests(engine, staff, count=5)
+    moment = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: moment)  # time left is read at one moment by every writer
     rows = export_bench.run_export_list(engine, staff.team_lead, tmp_path / "app.xlsx")
     assert rows == 5
     assert export_bench.run_xlsxwriter(engine, staff.team_lead, tmp_path / "xlsxwriter.xlsx") == rows
@@ -808,7 +810,8 @@ def test_every_lists_select_has_every_column_it_declares(engine, staff):
         user = staff.team_lead if exportable.may_see(staff.team_lead) else staff.administrator
         with db.reading(engine) as session:
             statement = exportable.select(session, user, exportable.no_filters())
-            assert set(exportable.column_keys()) <= set(statement.selected_columns.keys()), exportable.name
+            selected = set(statement.selected_columns.keys())
+            assert set(exportable.column_keys()) - exportable.derived <= selected, exportable.name
             assert export.count_rows(session, user, exportable.name) >= 0
 
 

@@ -259,7 +259,7 @@ def test_the_queue_shows_the_clock_and_a_team_lead_allocates(app_test, sqlite_en
     table = test.dataframe[0].value
     assert list(table["Reference"]) == [overdue.reference, due_soon.reference, "R-2026-000003"]
     assert list(table["Clock"]) == ["🔴 Overdue", "🟠 Due soon", "🟢 On time"]
-    assert list(table["Time left"])[:2] == ["-0 h 30 min", "0 h 10 min"]
+    assert list(table["Time left (minutes)"])[:2] == [-30, 10]
     assert "Click a request's row in the list to choose it." in test.info[0].value  # nothing chosen: no action
     assert not [candidate for candidate in test.button if candidate.label.startswith("Allocate")]
     test.session_state["triage_chosen"] = due_soon.id  # what the row-selection callback keeps: an id

@@ -1,6 +1,7 @@
 """'Export this view': the one line a list page adds to offer its rows as an Excel file.
 
     export_button(user, "triage_queue", filters)
+    st.dataframe(view_rows("triage_queue", rows))  # the same columns, from the same definition
 
 Drawn only for users with the export permission who may see the list. The file is built when the
 button is pressed, never on a rerun: for up to PROGRESS_THRESHOLD rows the download button builds
@@ -10,6 +11,7 @@ the finished file. Either way `services.export` checks the permission again and 
 """
 
 import io
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from models import User
 from services import db, export
 from services.errors import InputErrors, ServiceError
 from services.permissions import Permission, has_permission
+from services.workbook import ColumnKind
 from ui.guard import app_engine
 
 PROGRESS_THRESHOLD = 5_000
@@ -36,10 +39,16 @@ class Prepared:
 
 def export_button(user: User, list_name: str, filters: Any = None, label: str = "Export this view", *,
                   columns: list[str] | None = None, key: str | None = None) -> None:
-    """Offer this list, with these filters (and columns), as an .xlsx download."""
+    """Offer this list, with these filters (and columns), as an .xlsx download.
+
+    Without `columns`, the file has the columns the list's screen shows, in its order
+    (`ExportableList.view`, which the page draws its table from: see `view_rows`).
+    """
     exportable = export.LISTS[list_name]
     if not has_permission(user, Permission.EXPORT) or not exportable.may_see(user):
         return
+    if columns is None:
+        columns = exportable.view_keys()
     engine = app_engine()
     key = key or f"export_{list_name}"
     try:
@@ -61,6 +70,21 @@ def export_button(user: User, list_name: str, filters: Any = None, label: str = 
         )
         return
     _large_export(engine, user, list_name, filters, columns, label, key)
+
+
+def view_rows(list_name: str, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as the list's table shows them: its view's headings, in order, and each value as
+    the screen writes it (UK dates and times, Yes/No, blank for nothing). "Export this view" writes
+    the same columns, so the table and the file cannot drift apart."""
+    columns = export.LISTS[list_name].view_columns()
+    return [{column.heading: _shown(column, row[column.key]) for column in columns} for row in rows]
+
+
+def _shown(column, value):
+    shown = export.shown_value(column, value)
+    if shown is None and column.kind in (ColumnKind.text, ColumnKind.identifier):
+        return ""
+    return shown
 
 
 def _builder(engine: Engine, user: User, list_name: str, filters: Any, columns: list[str] | None):
