@@ -640,8 +640,6 @@ class RequestList:
 # "Export this view"; the Export page may choose any of them. "clock" and "time_left_minutes" are
 # worked out per row from now and the amber setting (`clock_columns`), the same for both.
 REQUEST_LIST_COLUMNS: tuple[ExportColumn, ...] = (
-    ExportColumn("clock", "Clock", ColumnKind.text),
-    ExportColumn("time_left_minutes", "Time left (minutes)", ColumnKind.number),
     ExportColumn("reference", "Reference", ColumnKind.identifier),
     ExportColumn("received_at", "Received", ColumnKind.datetime),
     ExportColumn("due_at", "Due", ColumnKind.datetime),
@@ -649,13 +647,15 @@ REQUEST_LIST_COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("request_type", "Request type", ColumnKind.text),
     ExportColumn("status", "Status", ColumnKind.text),
     ExportColumn("site", "Site", ColumnKind.text),
-    ExportColumn("person", "Person", ColumnKind.text),
-    ExportColumn("allocated_to", "Allocated to", ColumnKind.text),
     ExportColumn("source_of_referral", "Source of referral", ColumnKind.text),
     ExportColumn("given_name", "Given name", ColumnKind.text),
     ExportColumn("family_name", "Family name", ColumnKind.text),
+    ExportColumn("allocated_to", "Allocated to", ColumnKind.text),
     ExportColumn("first_response_at", "First response", ColumnKind.datetime),
     ExportColumn("closed_at", "Closed", ColumnKind.datetime),
+    ExportColumn("person", "Person", ColumnKind.text),
+    ExportColumn("clock", "Clock", ColumnKind.text),
+    ExportColumn("time_left_minutes", "Time left (minutes)", ColumnKind.number),
 )
 TRIAGE_VIEW: tuple[str, ...] = ("clock", "time_left_minutes", "reference", "received_at", "due_at", "urgency",
                                 "request_type", "status", "site", "person", "allocated_to")
