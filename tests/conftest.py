@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import models  # noqa: F401
@@ -27,6 +28,7 @@ from services.accounts import SignedIn
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PASSWORD = "correct horse battery staple"
+ROLE_LOCK = 4_241_991  # an advisory lock key: one test process at a time changes roles and grants
 _postgres_reason: str | None = None
 
 
@@ -64,6 +66,39 @@ def _postgres_engine(url: str, worker: str) -> Engine:
     return db.create_database_engine(url, search_path=schema_name)
 
 
+@dataclass(frozen=True)
+class PostgresEngines:
+    owner: Engine  # made the tables: empties them between tests
+    app: Engine  # what the tests use: the least-privileged role the app connects as in production
+
+
+def _as_app_role(url: str, owner: Engine, worker: str) -> Engine:
+    """The PostgreSQL half runs as the role `manage.py create-app-role` makes (docs/security.md):
+    not a superuser, not the owner, no UPDATE, DELETE or TRUNCATE on the audit trail."""
+    import manage
+
+    role = f"ldhub_suite_{worker}_{os.getpid()}".lower()  # not test_app_role.py's name: it drops its own
+    with owner.begin() as connection:
+        # Test processes run side by side; grants on the one database must not race ("tuple concurrently updated").
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ROLE_LOCK})")
+        names = connection.execute(text("SELECT current_database(), current_user")).one()
+        # The tables come from the models here, not the migrations: Alembic's table too, as in production.
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        for statement in manage.app_role_statements(role, database=names[0], schema_name=_schema_name(worker),
+                                                    owner=names[1], password=None):
+            connection.exec_driver_sql(statement)
+    return db.create_database_engine(make_url(url).set(username=role).render_as_string(hide_password=False),
+                                     search_path=_schema_name(worker))
+
+
+def _drop_app_role(owner: Engine, app: Engine) -> None:
+    role = app.url.username
+    with owner.begin() as connection:
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ROLE_LOCK})")
+        connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+        connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+
+
 @pytest.fixture(scope="session")
 def _postgres_session_engine(worker_id):
     url = postgres_url()
@@ -71,16 +106,19 @@ def _postgres_session_engine(worker_id):
         yield None
         return
     try:
-        engine = _postgres_engine(url, worker_id)
-        SQLModel.metadata.create_all(engine)
+        owner = _postgres_engine(url, worker_id)
+        SQLModel.metadata.create_all(owner)
+        engines = PostgresEngines(owner, _as_app_role(url, owner, worker_id))
     except Exception as error:  # an unreachable or refusing server: skip, saying why
         global _postgres_reason
         _postgres_reason = f"PostgreSQL at {url} refused: {str(error).splitlines()[0]}"
         yield None
         return
-    yield engine
-    engine.dispose()
+    yield engines
+    engines.app.dispose()
     _drop_schema(url, _schema_name(worker_id))
+    _drop_app_role(owner, engines.app)
+    owner.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +149,10 @@ def engine(request, tmp_path, _postgres_session_engine) -> Engine:
         return
     if _postgres_session_engine is None:
         pytest.skip(f"PostgreSQL half skipped: {_postgres_reason}")
-    _truncate_all(_postgres_session_engine)
-    with db.writing(_postgres_session_engine) as session:
+    _truncate_all(_postgres_session_engine.owner)
+    with db.writing(_postgres_session_engine.app) as session:
         schema.seed_code_lists(session)
-    yield _postgres_session_engine
+    yield _postgres_session_engine.app
 
 
 @pytest.fixture
