@@ -73,7 +73,8 @@ st.caption(f"{plural(total, 'request matches', 'requests match')} · showing "
 
 
 def clock_words(row: TriageRow) -> str:
-    return RAG_SYMBOLS[row.clock.rag] if row.clock else ("Answered" if row.first_response_at else "—")
+    return RAG_SYMBOLS[row.clock.rag] if row.clock else (requests.ANSWERED if row.first_response_at
+                                                         else requests.NO_CLOCK)
 
 
 def choose_row(shown_ids: list[int]) -> None:

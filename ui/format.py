@@ -3,8 +3,9 @@
 import re
 
 from services.clock import format_date, format_datetime, format_duration, format_time
+from services.requests import CLOCK_WORDS
 
-RAG_SYMBOLS = {"red": "🔴 Overdue", "amber": "🟠 Due soon", "green": "🟢 On time"}
+RAG_SYMBOLS = CLOCK_WORDS  # one set of words for the response clock: the screen's and the export's
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
