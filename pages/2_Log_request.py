@@ -89,10 +89,10 @@ def text(column, label: str, name: str, limit: int, area: bool = False) -> str:
 
 
 messages = FieldMessages()
-st.subheader("About whom")
+st.header("About whom")
 choice = person_picker(engine, user, messages)
 
-st.subheader("The request")
+st.header("The request")
 day_column, time_column = st.columns(2)
 received_on = day_column.date_input("Date received", key=key("received_on"), format="DD/MM/YYYY",
                                     max_value=now.date())

@@ -27,7 +27,7 @@ def _confirm(from_user: int, to_users: list[int], count: int) -> None:
 
 
 def bulk_move(engine: Engine, user: User, staff: dict[int, str]) -> None:
-    st.subheader("Move all of one person's open requests (leave, leavers)")
+    st.header("Move all of one person's open requests (leave, leavers)")
     confirmed = st.session_state.pop(CONFIRMED, None)
     turn = form_round(FORM)  # a fresh pair of boxes after each move
     from_column, to_column = st.columns(2)
