@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum, StrEnum
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, true, tuple_, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -735,9 +735,12 @@ class QueueGroup(IntEnum):
     UNALLOCATED = 1
     OTHERS_UNANSWERED = 2
     ANSWERED = 3
+    CLOSED = 4
 
 
 def _group_conditions(user: User) -> dict[QueueGroup, ColumnElement[bool]]:
+    """Each open request's group. Closed requests are all CLOSED: split by group, the team's whole
+    history would be walked for the few closed without an answer (4.8 → 127 ms a page at 100k)."""
     unanswered = Request.first_response_at.is_(None)
     return {
         QueueGroup.MINE_UNANSWERED: and_(Request.allocated_to_id == user.id, unanswered),
@@ -748,9 +751,14 @@ def _group_conditions(user: User) -> dict[QueueGroup, ColumnElement[bool]]:
     }
 
 
+def _groups_of(user: User, status: str) -> dict[QueueGroup, ColumnElement[bool]]:
+    return {QueueGroup.CLOSED: true()} if status == RequestStatus.CLOSED else _group_conditions(user)
+
+
 def _queue_group(user: User) -> ColumnElement[int]:
     """The `QueueGroup` of each request for `user`, as SQL (the list's first sort key)."""
-    return case(*((condition, group.value) for group, condition in _group_conditions(user).items()),
+    return case((Request.status == RequestStatus.CLOSED, QueueGroup.CLOSED.value),
+                *((condition, group.value) for group, condition in _group_conditions(user).items()),
                 else_=QueueGroup.ANSWERED.value)
 
 
@@ -873,7 +881,7 @@ def triage_page(session: Session, user: User, filters: RequestFilters, after: Pa
     branches = []
     for status in statuses:
         one_status = _filter_conditions(user, replace(filters, statuses=(status,)))
-        for group, in_group in _group_conditions(user).items():
+        for group, in_group in _groups_of(user, status).items():
             if after is not None and group < after.group:
                 continue  # every row of this group came on earlier pages
             branch = select(literal(group.value).label("queue_group"), Request.id, Request.due_at).where(
