@@ -850,15 +850,15 @@ def test_a_practitioners_own_unanswered_work_comes_first_then_unallocated_then_t
     # With every status, the closed come after all of these, and keyset pages still cross the boundary.
     close(engine, staff.practitioner, answered[0])
     every = RequestFilters(statuses=())
-    reopened_order = [*expected[:4], *(request.id for request in answered[1:]), answered[0].id]
-    assert [row.request_id for row in queue(engine, staff.practitioner, every).rows] == reopened_order
+    closed_last = [*expected[:4], *(request.id for request in answered[1:]), answered[0].id]
+    assert [row.request_id for row in queue(engine, staff.practitioner, every).rows] == closed_last
     seen, cursor = [], None
     while True:
         page = queue(engine, staff.practitioner, every, after=cursor, size=3)
         seen += [row.request_id for row in page.rows]
         if (cursor := page.next_cursor) is None:
             break
-    assert seen == reopened_order
+    assert seen == closed_last
 
 
 def test_the_list_query_is_what_export_streams(engine, staff):
