@@ -12,9 +12,7 @@ form has started afresh. Without the token that stores two activities; a plain `
 fast save did not, in Chromium here, so it would prove nothing.
 """
 
-import sqlite3
 import time
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
@@ -23,7 +21,7 @@ from sqlmodel import func, select
 
 from models import Activity, CodeItem, Person, Request, Setting, Site
 from services import clock, db, matching, settings
-from tests.browser import browser, choose, field, idle, live_app, page, sign_in  # noqa: F401
+from tests.browser import browser, choose, field, idle, live_app, page, sign_in, slow_saves  # noqa: F401
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -113,24 +111,11 @@ def _count(engine, model, *conditions) -> int:
         return session.exec(select(func.count()).select_from(model).where(*conditions)).one()
 
 
-@contextmanager
-def _slow_saves(live_app, seconds: float = 1.0):  # noqa: F811
-    """Hold the live app's SQLite database for a moment, so a save started meanwhile waits for it."""
-    holder = sqlite3.connect(live_app.engine.url.database, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        time.sleep(seconds)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-
-
 def _click_twice(page, live_app, button: str) -> None:  # noqa: F811
     """Two clicks 0.3 s apart, the first click's save waiting on the database meanwhile."""
     idle(page)
     target = page.get_by_role("button", name=button)
-    with _slow_saves(live_app):
+    with slow_saves(live_app):
         target.click()
         time.sleep(0.3)
         target.click()
