@@ -244,7 +244,9 @@ def app_test(sqlite_engine, monkeypatch):
         test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
         if path != "app.py":
             test.switch_page(path)
-        if user is not None:  # signed in as the sign-in form would: a session row and this tab's token
+        if user is None:  # a tab that has said it kept no sign-in (in a browser it says so in a moment)
+            test.session_state["session_keeper_asked"] = True
+        else:  # signed in as the sign-in form would: a session row and this tab's token
             signed_in = SignedIn(user_id=user.id, session_epoch=user.session_epoch)
             with db.writing(sqlite_engine) as session:
                 test.session_state["session_token"] = sign_in_sessions.start(session, signed_in)

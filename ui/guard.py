@@ -34,6 +34,8 @@ SESSION_TOKEN = "session_token"  # noqa: S105 (a state key, not a secret); this 
 LAST_ACTIVITY = "last_activity"
 NOTICE = "notice"
 TAB_ASKED = "session_keeper_asked"  # the tab has said whether it kept a session token
+TAB_WAIT_STARTED = "session_keeper_wait_started"
+TAB_WAIT_SECONDS = 3
 FORGET_TOKEN = "session_keeper_forget"  # noqa: S105 (a state key); signed out: the tab's token is to be removed
 # Served by the app itself: a Material icon as page_icon made every browser fetch it from Google.
 FAVICON = str(Path(__file__).with_name("favicon.png"))
@@ -88,6 +90,9 @@ def require(permission: Permission, *, title: str) -> User:
     user = _current_user(engine)
     if user is None:
         _tell_the_tab()
+        if not st.session_state.get(TAB_ASKED):
+            _wait_for_the_tab()
+            st.stop()
         _show_notice()
         _sign_in_form(engine)
         st.stop()
@@ -200,6 +205,24 @@ def _tell_the_tab() -> None:
         session_keeper.draw(session_keeper.forget())
     elif not st.session_state.get(TAB_ASKED):
         session_keeper.draw(session_keeper.ask())
+
+
+def _wait_for_the_tab() -> None:
+    """Until the tab has said whether it kept a sign-in (its answer reruns the page within a moment),
+    no sign-in form: one drawn now would be redrawn under the person's first click, which it lost.
+
+    Should the tab never answer (its script blocked), the form appears after TAB_WAIT_SECONDS.
+    """
+    st.caption("Checking your sign-in…")
+    started = st.session_state.setdefault(TAB_WAIT_STARTED, clock.now())
+
+    @st.fragment(run_every=1)
+    def give_up_waiting() -> None:
+        if clock.now() - started >= timedelta(seconds=TAB_WAIT_SECONDS) and not st.session_state.get(TAB_ASKED):
+            st.session_state[TAB_ASKED] = True
+            st.rerun(scope="app")
+
+    give_up_waiting()
 
 
 def _end_this_tab(notice: str) -> None:
