@@ -7,7 +7,7 @@ from services import clock, code_lists, db, organisation, referrals, screening
 from services.errors import Conflict, InputErrors, ServiceError
 from services.permissions import Permission
 from ui import drafts, instrument_form
-from ui.editing import toast_after_rerun
+from ui.editing import done_at, say_done, toast_after_rerun
 from ui.forms import FieldMessages, submission_done, submission_token
 from ui.guard import app_engine, require
 from ui.london_time import which_reading
@@ -112,7 +112,7 @@ def save(section: str, messages: FieldMessages, data=None) -> None:
 
 def saved_notice(section_name: str, message: str) -> None:
     """Say so where the eye is: a toast, and the message under the section's own button."""
-    st.session_state[k("notice")] = (section_name, message)
+    say_done(k("notice"), section_name, message)
     toast_after_rerun(message)
     st.rerun()
 
@@ -133,11 +133,13 @@ def section(number: int, name: str, draw, *, button: str | None = None, submit=N
             field(messages, f"{name}.amendment_reason", label="Reason for amendment (required to change a completed "
                   "screening)", error="amendment_reason")
         label = button or f"{'Amend' if amending else 'Save'} {screening.SECTIONS[name].lower()}"
-        if st.button(label, key=k(f"{name}.save")):
+        # A create's button is named by its submission token: a second click queued during the save
+        # (Streamlit keys a button by its label) must not press the fresh, empty form.
+        token = f".{submission_token(DRAFT)}" if submit is not None else ""
+        if st.button(label, key=k(f"{name}{token}.save")):
             (submit or save)(name, messages, data)
-        notice = st.session_state.get(k("notice"))
-        if notice and notice[0] == name:
-            st.success(st.session_state.pop(k("notice"))[1], icon=":material/check_circle:")
+        if notice := done_at(k("notice"), name):
+            st.success(notice, icon=":material/check_circle:")
 
 
 def field(messages: FieldMessages, name: str, widget="text", label=None, error=None, **options) -> None:
@@ -260,8 +262,8 @@ def add_referral(name: str, messages: FieldMessages, _data) -> None:
 section(7, screening.REFERRALS, referral, button="Add referral", submit=add_referral)
 
 st.divider()
-if (st.session_state.get(k("notice")) or ("",))[0] == "complete":  # said where the Complete button was
-    st.success(st.session_state.pop(k("notice"))[1], icon=":material/check_circle:")
+if notice := done_at(k("notice"), "complete"):  # said where the Complete button was
+    st.success(notice, icon=":material/check_circle:")
 if amending:
     st.page_link("pages/6_Screening_summary.py", label="Printable summary for sharing",
                  query_params={"id": str(screening_id)}, icon=":material/print:")
@@ -287,6 +289,6 @@ if st.button("Complete screening", type="primary", key=k("complete")):
         st.session_state[k("conflict")] = " ".join(refused.errors.values())
     else:
         reload()
-        st.session_state[k("notice")] = ("complete", "Screening completed.")
+        say_done(k("notice"), "complete", "Screening completed.")
         toast_after_rerun("Screening completed.")
     st.rerun()

@@ -12,6 +12,7 @@ And what a person does with typing put back after a refresh: "Start again" throw
 (the fields empty in the browser, the draft gone, and nothing back at the next click).
 """
 
+import time
 from datetime import date
 
 import pytest
@@ -173,6 +174,10 @@ def test_a_practitioner_logs_takes_answers_and_screens_a_request(page, live_app)
     # Typed into the outcome section, not saved, then the tab is refreshed.
     choose(page, "Outcome", "Onward referral")
     type_and_leave(page, "Recommendation: fitness for interview", RECOMMENDATION)
+    # The refresh comes once the field has reached the server (the run after Tab can end after the
+    # Outcome choice's own run, which `type_and_leave` may have counted instead).
+    _wait_for_draft(live_app, f"screening:{draft.id}", f"s{draft.id}.recommendation_fitness_for_interview",
+                    RECOMMENDATION)
     page.reload()
     page.get_by_text("Siôn O'Brien · born 05/11/1990").wait_for()  # signed in again without a form
     idle(page)
@@ -228,6 +233,13 @@ def test_a_practitioner_logs_takes_answers_and_screens_a_request(page, live_app)
     page.get_by_role("heading", name="Onward referrals (1)").wait_for()
     referral_rows = grid_rows(page, 1)  # the screenings table, then the referrals table
     assert [cells[0] for cells in referral_rows] == ["Community mental health team"]
+
+
+def _wait_for_draft(live_app, form: str, key: str, value: str, seconds: float = 20) -> None:  # noqa: F811
+    deadline = time.monotonic() + seconds
+    while (_draft_of(live_app, live_app.staff.practitioner, form) or {}).get(key) != value:
+        assert time.monotonic() < deadline, f"{key} did not reach the draft of {form} within {seconds:.0f} s"
+        time.sleep(0.1)
 
 
 def _draft_of(live_app, user, form: str) -> dict | None:  # noqa: F811

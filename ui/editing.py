@@ -11,13 +11,14 @@
 """
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from functools import partial
 
 import streamlit as st
 from sqlalchemy import Engine
 
 from models import User
-from services import db
+from services import clock, db
 from services.errors import InputErrors, ServiceError
 from ui.format import plain
 from ui.forms import FieldMessages, submission_done, submission_token
@@ -74,12 +75,35 @@ def show_pending_toast() -> None:
         st.toast(message, icon=icon)
 
 
+NOTICE_SECONDS = 10
+
+
+def say_done(key: str, place: str, message: str) -> None:
+    """Keep `message` to show at `place` (a section, a button) for NOTICE_SECONDS (see show_notice)."""
+    st.session_state[key] = (place, message, clock.now())
+
+
+def done_at(key: str, place: str) -> str | None:
+    """The message `say_done` kept for `place`, while it is recent; None otherwise."""
+    note = st.session_state.get(key)
+    if not note or note[0] != place:
+        return None
+    if clock.now() - note[2] > timedelta(seconds=NOTICE_SECONDS):
+        st.session_state.pop(key, None)
+        return None
+    return note[1]
+
+
 def show_notice() -> None:
-    """The outcome of the change made just before the last rerun, if any."""
-    notice = st.session_state.pop(_NOTICE, None)
-    if notice:
-        kind, message = notice
-        (st.success if kind == "success" else st.error)(plain(message))
+    """The outcome of the change made just before the last rerun, if any.
+
+    Shown on every run in the NOTICE_SECONDS after the save, not only the first: a second click
+    queued during the save (a double click) reruns the page at once, and the message would
+    otherwise flash and vanish before it was read.
+    """
+    for kind, show in (("success", st.success), ("error", st.error)):
+        if message := done_at(_NOTICE, kind):
+            show(plain(message))
 
 
 def attempt(
@@ -98,6 +122,7 @@ def attempt(
     name the record it saved). Success is also a toast, where the eye is, whatever the scroll.
     Every `choose` box keeps its choice through the rerun, even when the change renamed it.
     """
+    st.session_state.pop(_NOTICE, None)  # the last save's message is not this one's
     try:
         with st.spinner("Saving…"), db.writing(engine) as session:
             result = operation(session, user, *args)
@@ -108,10 +133,10 @@ def attempt(
             st.error("\n\n".join(refused.errors.values()), icon=":material/error:")
         return
     except ServiceError as problem:  # a conflict, a record gone, a refusal
-        st.session_state[_NOTICE] = ("error", str(problem))
+        say_done(_NOTICE, "error", str(problem))
     else:
         message = done(result) if callable(done) else done
-        st.session_state[_NOTICE] = ("success", message)
+        say_done(_NOTICE, "success", message)
         toast_after_rerun(plain(message))
     for name, row_id in versions:  # the next drawing shows, and saves against, the newest version
         forget_version(name, row_id)
