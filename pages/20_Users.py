@@ -7,6 +7,7 @@ from models.codes import Role
 from services import accounts, db, organisation
 from services.errors import InputErrors
 from services.permissions import Permission, has_permission
+from ui.editing import attempt, creating, form_round, show_notice
 from ui.format import format_datetime, plain
 from ui.forms import FieldMessages
 from ui.guard import app_engine, require
@@ -14,6 +15,7 @@ from ui.guard import app_engine, require
 user = require(Permission.MANAGE_USERS, title="Users")
 engine = app_engine()
 st.title("Users")
+show_notice()
 
 with db.reading(engine) as session:
     people = accounts.list_users(session, user)
@@ -48,35 +50,33 @@ st.dataframe(
 )
 
 st.header("Create a user")
-with st.form("create_user"):
+round_ = form_round("create_user")  # a fresh form after each account made
+with st.form(f"create_user_{round_}"):
     messages = FieldMessages()
-    username = st.text_input("Username", help=f"Up to {accounts.USERNAME_LIMIT} characters, no spaces.")
+    username = st.text_input("Username", help=f"Up to {accounts.USERNAME_LIMIT} characters, no spaces.",
+                             key=f"new_username_{round_}")
     messages.under("username")
-    full_name = st.text_input("Full name", help="Up to 100 characters.")
+    full_name = st.text_input("Full name", help="Up to 100 characters.", key=f"new_full_name_{round_}")
     messages.under("full_name")
-    email = st.text_input("E-mail (for single sign-on; optional)", help="Up to 254 characters.")
+    email = st.text_input("E-mail (for single sign-on; optional)", help="Up to 254 characters.",
+                          key=f"new_email_{round_}")
     messages.under("email")
-    role = st.selectbox("Role", Role.choices(), format_func=Role.label_of)
+    role = st.selectbox("Role", Role.choices(), format_func=Role.label_of, key=f"new_role_{round_}")
     messages.under("role")
-    team_id = st.selectbox("Team", list(team_names), format_func=team_names.get)
+    team_id = st.selectbox("Team", list(team_names), format_func=team_names.get, key=f"new_team_{round_}")
     messages.under("team_id")
     temporary_password = st.text_input(
-        "Temporary password", type="password",
+        "Temporary password", type="password", key=f"new_password_{round_}",
         help="12 to 128 characters; a phrase of three or four unrelated words is best. They must change it "
         "when they first sign in. Leave it empty for an account that signs in only through single sign-on "
         "(an e-mail is then required).",
     )
     messages.under("temporary_password")
-    if st.form_submit_button("Create user", type="primary"):
+    if st.form_submit_button("Create user", type="primary", key=f"create_user_submit_{round_}"):
         new = accounts.NewUser(username, full_name, role, team_id, temporary_password, email or None)
-        try:
-            with db.writing(engine) as session:
-                created = accounts.create_user(session, user, new)
-        except InputErrors as problem:
-            messages.show(problem.errors)
-        else:
-            st.success(plain(f"Created {created.username}. Tell them their temporary password in person or by "
-                             "phone."))
+        attempt(engine, user, creating(accounts.create_user, "create_user"), new, messages=messages,
+                form="create_user", done=lambda created: f"Created {created.username}. Tell them their temporary "
+                                                         "password in person or by phone.")
 
 st.header("Change an account")
 by_id = {person.id: person for person in people}

@@ -39,7 +39,7 @@ def sites_section() -> None:
         kind = st.selectbox("Kind of site", SiteKind.choices(), format_func=SiteKind.label_of, index=None,
                             placeholder="Choose the kind of site", key=f"add_site_kind_{round_}")
         messages.under("kind")
-        if st.form_submit_button("Add site", type="primary"):
+        if st.form_submit_button("Add site", type="primary", key=f"add_site_submit_{round_}"):
             attempt(engine, user, creating(admin.add_site, "add_site"), team_id, name, kind, messages=messages,
                     form="add_site", done="Site added.")
     sites_by_id = {row.site.id: row.site for row in sites}
@@ -87,7 +87,7 @@ def codes_section() -> None:
         national = st.text_input("National code (if it has one, e.g. E1)", max_chars=10,
                                  key=f"add_code_national_{code_list}_{round_}")
         messages.under("national_code")
-        if st.form_submit_button("Add code", type="primary"):
+        if st.form_submit_button("Add code", type="primary", key=f"add_code_submit_{code_list}_{round_}"):
             attempt(engine, user, creating(admin.add_code, form), code_list, label, national, messages=messages,
                     form=form, done="Code added at the end of the list.")
     items_by_id = {item.id: item for item in items}
@@ -144,7 +144,7 @@ def teams_section() -> None:
         messages = FieldMessages()
         team_name = st.text_input("New team name", help="Up to 100 characters.", key=f"add_team_name_{round_}")
         messages.under("name")
-        if st.form_submit_button("Add team"):
+        if st.form_submit_button("Add team", key=f"add_team_submit_{round_}"):
             attempt(engine, user, creating(admin.add_team, "add_team"), team_name, messages=messages,
                     form="add_team", done="Team added.")
     team = next(row.team for row in teams if row.team.id == choose("Team to rename", team_names, key="rename_team"))

@@ -142,7 +142,9 @@ with st.expander("Custody or court details"):
     hearing_fold = which_reading(hearing_on, next_hearing_time, key("hearing_fold"))
     messages.under("next_hearing_at")
 messages.under("submission")
-submitted = st.button("Log request", type="primary")
+# Named by its submission token: Streamlit keys a button by its label, so a second click queued during
+# the save would otherwise press the fresh, empty form and show every field as missing.
+submitted = st.button("Log request", type="primary", key=f"log_request_{submission_token(DRAFT)}")
 drafts.keep(engine, user, DRAFT, draft_keys, BLANK)
 
 if submitted:

@@ -18,7 +18,7 @@ from sqlmodel import Session, func, select
 from models import Team, User
 from models import validators as check
 from models.codes import Role
-from services import audit, clock, db, passwords, settings
+from services import audit, clock, db, passwords, settings, submissions
 from services.errors import InputErrors, NotFound, SignInRefused
 from services.permissions import Permission, require
 
@@ -276,11 +276,17 @@ def _single_sign_on_only(new: NewUser) -> bool:
     return not new.temporary_password and bool(new.email and new.email.strip())
 
 
-def create_user(session: Session, acting: User | None, new: NewUser, *, must_change_password: bool = True) -> User:
-    """Create an account. `acting` is None only for the command line and the demo seed."""
+def create_user(session: Session, acting: User | None, new: NewUser, *, must_change_password: bool = True,
+                submission: str | None = None) -> User:
+    """Create an account. `acting` is None only for the command line and the demo seed.
+
+    A second call with the same `submission` token (a double click) returns the account the first made.
+    """
     db.require_writing(session)
     if acting is not None:
         require(acting, Permission.MANAGE_USERS)
+        if (earlier := submissions.claim(session, acting, submission, "user")) is not None:
+            return session.get(User, earlier)
     errors = _validate_new_user(session, new)
     if errors:
         raise InputErrors(errors)
@@ -296,6 +302,8 @@ def create_user(session: Session, acting: User | None, new: NewUser, *, must_cha
     )
     session.add(user)
     session.flush()
+    if acting is not None:
+        submissions.fulfil(session, submission, user.id)
     audit.record(session, acting, "create_user", entity="user", entity_id=user.id,
                  detail=f"role {user.role}", username=None if acting else "manage.py")
     return user

@@ -139,3 +139,20 @@ def test_a_second_record_and_screen_press_opens_the_first_draft(engine, staff):
                                                          NewPerson("Mair", "Ap Rhys", "01/02/2001"),
                                                          submission=token).id)
     assert drafts[0] == drafts[1] and count(engine, Person) == 1 and count(engine, Screening) == 1
+
+
+def test_a_second_create_user_press_returns_the_first_account(engine, staff):
+    from models import User
+    from models.codes import Role
+    from services import accounts
+
+    token = uuid.uuid4().hex
+    made = []
+    for _press in range(2):
+        with db.writing(engine) as session:
+            made.append(accounts.create_user(session, staff.administrator, accounts.NewUser(
+                "new.starter", "New Starter", Role.PRACTITIONER, staff.team.id, "a kettle of unusual herons"),
+                submission=token).id)
+    assert made[0] == made[1]
+    with db.reading(engine) as session:
+        assert session.exec(select(func.count()).select_from(User).where(User.username == "new.starter")).one() == 1

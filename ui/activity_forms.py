@@ -156,7 +156,7 @@ def editor(engine: Engine, user: User, kind: ActivityKind, activity: Activity | 
             for code in getattr(defaults, "services_referred", []):  # withdrawn since, yet on this record
                 services.setdefault(code, every_service.get(code, code))
             data = _release_fields(key, defaults, messages, person_id, prisons, services)
-        if not st.form_submit_button(SAVE_LABELS[kind], type="primary"):
+        if not st.form_submit_button(SAVE_LABELS[kind], type="primary", key=f"{key}_submit"):
             return
     if activity is None:
         attempt(engine, user, creating(activities.log_activity, form_name), data, messages=messages,
