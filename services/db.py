@@ -5,6 +5,17 @@ every connection runs in WAL mode with a busy timeout and foreign keys on, and w
 begin with `BEGIN IMMEDIATE`: a deferred transaction that reads first and writes later fails with
 "database is locked" under concurrent writers whatever the timeout, because SQLite cannot
 upgrade its read lock while another writer waits.
+
+Each process keeps a small pool of connections (services/config.py: ConnectionSettings, from
+DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW and DATABASE_POOL_TIMEOUT). On PostgreSQL every session
+runs with `statement_timeout` (DATABASE_STATEMENT_TIMEOUT_MS), and each connection is tested
+before use (`pool_pre_ping`), so after a database restart the first click gets a fresh connection
+rather than an error; a connection that breaks in use is thrown away with every other connection
+opened before the break. SQLite has no statement time-out (a query runs inside the app's own
+process); its busy timeout bounds only the wait for another writer's lock.
+
+Several app processes may share one PostgreSQL: nothing here keeps data between operations, so
+what one process writes, every other reads at its next operation.
 """
 
 from collections.abc import Iterator
@@ -17,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from services.config import load_config
+from services.config import ConfigError, ConnectionSettings, connection_settings, load_config
 from services.errors import PermissionDenied
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -25,7 +36,7 @@ WRITE_OPTION = "ldhub_write"
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The configured database cannot be reached; the message is one readable line."""
+    """The configured database cannot be reached or used as configured; the message is one readable line."""
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -46,20 +57,30 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
-def create_database_engine(url: str, *, search_path: str | None = None) -> Engine:
-    """An engine with the settings below. `search_path` (PostgreSQL) lets tests use a schema each."""
+def create_database_engine(url: str, *, search_path: str | None = None,
+                           settings: ConnectionSettings | None = None) -> Engine:
+    """An engine with the settings below. `search_path` (PostgreSQL) lets tests use a schema each;
+    `settings` default to the environment's (services/config.py)."""
     try:
         parsed = make_url(url)
     except ArgumentError as error:
         raise DatabaseUnavailable(f"DATABASE_URL is not a database address: {url!r}") from error
+    try:
+        settings = settings or connection_settings()
+    except ConfigError as error:
+        raise DatabaseUnavailable(str(error)) from error
+    pool = {"pool_size": settings.pool_size, "max_overflow": settings.max_overflow,
+            "pool_timeout": settings.pool_timeout_seconds}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
+        in_memory = not database or database == ":memory:"
+        if not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             hide_parameters=True,  # a logged database error must not carry names or notes
+            **({} if in_memory else pool),  # an in-memory database is one connection per thread
         )
         _configure_sqlite(engine)
         return engine
@@ -69,11 +90,13 @@ def create_database_engine(url: str, *, search_path: str | None = None) -> Engin
     # page's facts reach at 100k requests, and compiling took 34 ms of a 163 ms query that never
     # runs long enough to earn it back.
     # Options already in the address (`?options=-csearch_path=…`) are kept: ours are added to them.
-    options = [parsed.query.get("options", ""), "-c jit=off"] + ([f"-c search_path={search_path}"] if search_path
-                                                                   else [])
+    options = [parsed.query.get("options", ""), "-c jit=off",
+               f"-c statement_timeout={settings.statement_timeout_ms}"]
+    if search_path:
+        options.append(f"-c search_path={search_path}")
     parsed = parsed.difference_update_query(["options"])
     connect_args: dict = {"connect_timeout": 5, "options": " ".join(option for option in options if option)}
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True, **pool)
 
 
 @lru_cache(maxsize=8)

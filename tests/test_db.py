@@ -126,3 +126,145 @@ def test_logged_database_errors_carry_no_values(sqlite_engine):
         session.add(Team(name="Siobhán's team"))
         session.add(Team(name="Siobhán's team"))
     assert "Siobhán" not in str(raised.value)
+
+
+# --- Connections per process: the pool and the statement time-out -------------------------------
+
+POOL_VARIABLES = ("DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW", "DATABASE_POOL_TIMEOUT",
+                  "DATABASE_STATEMENT_TIMEOUT_MS")
+
+
+@pytest.fixture
+def default_connection_settings(monkeypatch):
+    for name in POOL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_each_process_keeps_a_small_pool_by_default(default_connection_settings, tmp_path):
+    """5 kept and 5 more under load: one process's tabs each hold a connection for one short transaction."""
+    for url in (f"sqlite:///{tmp_path}/pool.db", "postgresql://nobody@127.0.0.1:1/none"):
+        engine = db.create_database_engine(url)
+        assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (5, 5, 10)
+        engine.dispose()
+
+
+def test_pool_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "3")
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("DATABASE_POOL_TIMEOUT", "1")
+    engine = db.create_database_engine(f"sqlite:///{tmp_path}/pool.db")
+    assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (3, 0, 1)
+    engine.dispose()
+
+
+def test_a_click_waits_for_a_free_connection_only_as_long_as_the_pool_timeout(monkeypatch, tmp_path):
+    """The guard shows its plain message for this error (ui/guard.py: DATABASE_ERRORS)."""
+    import time
+
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    from ui import guard
+
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "1")
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("DATABASE_POOL_TIMEOUT", "1")
+    engine = db.create_database_engine(f"sqlite:///{tmp_path}/pool.db")
+    with engine.connect():
+        started = time.monotonic()
+        with pytest.raises(PoolTimeoutError) as raised, engine.connect():
+            pass
+        waited = time.monotonic() - started
+    assert 0.9 < waited < 5
+    assert guard.is_database_unreachable(raised.value)
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DATABASE_POOL_SIZE", "0"), ("DATABASE_POOL_SIZE", "five"), ("DATABASE_POOL_SIZE", "2.5"),
+    ("DATABASE_MAX_OVERFLOW", "-1"), ("DATABASE_MAX_OVERFLOW", "101"),
+    ("DATABASE_POOL_TIMEOUT", "0"), ("DATABASE_POOL_TIMEOUT", "10s"),
+    ("DATABASE_STATEMENT_TIMEOUT_MS", "30 s"), ("DATABASE_STATEMENT_TIMEOUT_MS", "-5"),
+])
+def test_a_bad_connection_setting_is_refused_in_one_plain_line(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(db.DatabaseUnavailable) as raised:
+        db.create_database_engine(f"sqlite:///{tmp_path}/refused.db")
+    message = str(raised.value)
+    assert message.startswith(f"{name} must be a whole number from ")
+    assert repr(value) in message and "\n" not in message
+
+
+def test_manage_py_refuses_to_start_on_a_bad_setting_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/refused.db", "DATABASE_POOL_SIZE": "lots"}
+    finished = subprocess.run([sys.executable, "manage.py", "init-db"], cwd=ROOT, env=environment,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert finished.returncode == 1
+    assert finished.stderr == "DATABASE_POOL_SIZE must be a whole number from 1 to 100, not 'lots'\n"
+    assert not (tmp_path / "refused.db").exists()
+
+
+def test_the_app_refuses_to_start_on_a_bad_setting_with_one_plain_line(app_test, sqlite_staff, monkeypatch):
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT_MS", "forever")
+    test = app_test("app.py").run()
+    assert not test.exception
+    assert [error.value for error in test.error] == [
+        "The app cannot start: DATABASE_STATEMENT_TIMEOUT_MS must be a whole number from 0 to 3600000 "
+        "milliseconds (0 for no limit), not 'forever'"]
+
+
+def test_postgresql_cancels_a_statement_that_runs_past_the_time_out(engine, monkeypatch):
+    """A runaway query is cancelled by the server, not left holding a connection and its locks."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no statement time-out: a query runs inside the app's own process")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "30s"  # the default
+    monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT_MS", "300")
+    short = db.create_database_engine(engine.url.render_as_string(hide_password=False),
+                                      search_path=_search_path(engine))
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="statement timeout"), db.reading(short) as session:
+        session.exec(text("SELECT pg_sleep(5)"))
+    assert time.monotonic() - started < 3
+    with db.reading(short) as session:  # the connection is usable again at once
+        assert session.exec(text("SELECT count(*) FROM team")).scalar() == 0
+    short.dispose()
+
+
+def _search_path(engine) -> str:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT current_schema()").scalar()
+
+
+def test_a_connection_broken_while_in_use_is_replaced_at_the_next_operation(engine):
+    """PostgreSQL restarted (or the connection cut) in the middle of an operation: that operation
+    fails, and the next one works on a fresh connection; so do the pool's other connections."""
+    from sqlalchemy.exc import OperationalError
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL server's connection cut from the server side")
+    with engine.connect() as idle_one, engine.connect() as in_use:  # two connections into the pool
+        idle_one.exec_driver_sql("SELECT 1")
+        in_use.exec_driver_sql("SELECT 1")
+    with db.reading(engine) as session:
+        session.exec(text("SELECT 1"))
+        ours = session.exec(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as other:  # as a restart would: every backend of the pool goes
+            other.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = current_user "
+                "AND pid <> pg_backend_pid() AND datname = current_database()")
+        with pytest.raises(OperationalError):
+            session.exec(text("SELECT count(*) FROM team"))
+    for _ in range(3):
+        with db.reading(engine) as session:
+            assert session.exec(text("SELECT pg_backend_pid()")).scalar() != ours
+            assert session.exec(text("SELECT count(*) FROM team")).scalar() == 0
