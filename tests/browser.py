@@ -4,11 +4,13 @@ Import the fixtures in a test module with `from tests.browser import live_app, p
 Playwright drives /usr/bin/chromium; no test tool ever downloads a browser.
 
 - `live_app`: one `streamlit run app.py` per test module, on a fresh SQLite database with the staff
-  of tests/conftest.py. A module that needs the server's clock moved on defines its own `live_app`
-  fixture as `yield from serve(tmp_path_factory, shifted_clock=True)` and calls
+  of tests/conftest.py. `serve(…, database_url=…)` serves another database (PostgreSQL), and with
+  `staff=` a second process on a database already served (tests/test_scale_out.py). A module that
+  needs the server's clock moved on defines its own `live_app` fixture as
+  `yield from serve(tmp_path_factory, shifted_clock=True)` and calls
   `live_app.move_clock(timedelta(...))` (tests/shifted_clock_server.py; never production code).
 - `page`: a fresh browser context (its own sessionStorage) per test; `new_tab(page)` opens another
-  tab of the same person's browser.
+  tab of the same person's browser, `new_browser_tab(browser)` a tab of another person's.
 - Waiting: `idle(page)` once the script has stopped; `rerun(page, action)` when an action must have
   made the script run again (a script that has not started yet looks idle too); `wait_for_runs`
   counts whole runs, or the idle guard's fragment runs, from the server's own messages.
@@ -91,8 +93,14 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, seconds: float = 60)
     raise RuntimeError("streamlit did not become healthy within a minute")
 
 
-def serve(tmp_path_factory, *, shifted_clock: bool = False) -> Iterator[LiveApp]:
-    """Serve the app on a fresh database until the generator is closed (the body of a `live_app` fixture).
+def serve(tmp_path_factory, *, shifted_clock: bool = False, database_url: str | None = None,
+          staff: Staff | None = None) -> Iterator[LiveApp]:
+    """Serve the app until the generator is closed (the body of a `live_app` fixture).
+
+    By default on a fresh SQLite database. `database_url` serves that database instead (an empty
+    PostgreSQL schema, say, named by `?options=-csearch_path=…`): its tables are made and seeded
+    here, unless `staff` is given, which says another app process already serves it with those
+    staff (several processes on one database, as behind the proxy).
 
     `shifted_clock=True` starts it through tests/shifted_clock_server.py, whose `services.clock.now`
     adds the seconds written by `LiveApp.move_clock`: a time-out of minutes is passed in a moment.
@@ -100,13 +108,15 @@ def serve(tmp_path_factory, *, shifted_clock: bool = False) -> Iterator[LiveApp]
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make test installs it when run as root)")
     folder = tmp_path_factory.mktemp("live")
-    engine = db.create_database_engine(f"sqlite:///{folder}/live.db")
-    SQLModel.metadata.create_all(engine)
-    with db.writing(engine) as session:
-        schema.seed_code_lists(session)
-    staff = make_staff(engine)
+    database_url = database_url or f"sqlite:///{folder}/live.db"
+    engine = db.create_database_engine(database_url)
+    if staff is None:
+        SQLModel.metadata.create_all(engine)
+        with db.writing(engine) as session:
+            schema.seed_code_lists(session)
+        staff = make_staff(engine)
     port = _free_port()
-    environment = {**os.environ, "DATABASE_URL": str(engine.url), "DEMO": "0"}
+    environment = {**os.environ, "DATABASE_URL": database_url, "DEMO": "0"}
     offset_file = None
     launcher = ["-m", "streamlit"]
     if shifted_clock:
@@ -173,14 +183,20 @@ def _count_runs(tab) -> None:
     tab.on("websocket", lambda websocket: websocket.on("framereceived", on_frame))
 
 
-@pytest.fixture
-def page(browser):
+def new_browser_tab(browser):
+    """A tab of a browser of its own (its own cookies and sessionStorage); close its `.context` afterwards."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     context.set_default_timeout(20_000)
     tab = context.new_page()
     _count_runs(tab)
+    return tab
+
+
+@pytest.fixture
+def page(browser):
+    tab = new_browser_tab(browser)
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def new_tab(page):
