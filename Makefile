@@ -6,8 +6,9 @@ PORT ?= $(or $(STREAMLIT_SERVER_PORT),8501)
 PROXY_PORT ?= 8443
 PROXY_HTTP_PORT ?= 8080
 PROXY_DIR := $(CURDIR)/data/proxy
+REPLICAS ?= 2
 
-.PHONY: run test lint bench chromium nginx proxy clean
+.PHONY: run test lint bench chromium nginx proxy serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,15 +59,17 @@ nginx:
 		status=$$?; if [ -n "$$added_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; \
 	else echo "nginx or openssl is missing and cannot be installed here: the reverse-proxy tests will be skipped"; fi
 
+## A self-signed certificate for localhost, made on first use, for `make proxy` and `make serve`.
+$(PROXY_DIR)/certificate.pem: | nginx
+	@mkdir -p $(PROXY_DIR)
+	@openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost \
+		-keyout $(PROXY_DIR)/key.pem -out $(PROXY_DIR)/certificate.pem 2>/dev/null && \
+	chmod 600 $(PROXY_DIR)/key.pem
+
 ## Try the reverse proxy of deploy/ locally: https://localhost:$(PROXY_PORT) in front of `make run`
 ## (start that first, in another terminal), with a self-signed certificate made on first use.
-proxy: $(VENV)/.runtime-installed nginx
-	@mkdir -p $(PROXY_DIR)
-	@test -f $(PROXY_DIR)/certificate.pem || { \
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
-			-subj /CN=localhost -addext subjectAltName=DNS:localhost \
-			-keyout $(PROXY_DIR)/key.pem -out $(PROXY_DIR)/certificate.pem 2>/dev/null && \
-		chmod 600 $(PROXY_DIR)/key.pem; }
+proxy: $(VENV)/.runtime-installed nginx $(PROXY_DIR)/certificate.pem
 	@$(BIN)/python deploy/render_nginx.py --server-name localhost --port $(PROXY_PORT) \
 		--http-port $(PROXY_HTTP_PORT) --listen-address 127.0.0.1 --upstream 127.0.0.1:$(PORT) \
 		--certificate $(PROXY_DIR)/certificate.pem --certificate-key $(PROXY_DIR)/key.pem \
@@ -75,6 +78,17 @@ proxy: $(VENV)/.runtime-installed nginx
 	$$nginx -t -q -p $(PROXY_DIR) -c nginx.conf -e logs/error.log && \
 	echo "Open https://localhost:$(PROXY_PORT) (self-signed certificate: the browser warns once); Ctrl+C stops nginx." && \
 	exec $$nginx -p $(PROXY_DIR) -c nginx.conf -e logs/error.log -g 'daemon off;'
+
+## REPLICAS Streamlit processes (ports $(PORT) upwards) on one database, behind nginx with sticky
+## routing on https://localhost:$(PROXY_PORT), set up as `make run` does. In another terminal,
+## `.venv/bin/python deploy/serve.py restart N` restarts process N while the others serve (deploy/README.md).
+serve: $(VENV)/.runtime-installed nginx $(PROXY_DIR)/certificate.pem
+	@export DEMO=$${DEMO:-1}; \
+	$(BIN)/python manage.py init-db && \
+	if [ "$$DEMO" != "0" ]; then $(BIN)/python manage.py seed-demo --if-empty; fi && \
+	exec $(BIN)/python deploy/serve.py --folder $(PROXY_DIR) run --replicas $(REPLICAS) --base-port $(PORT) \
+		--port $(PROXY_PORT) --http-port $(PROXY_HTTP_PORT) \
+		--certificate $(PROXY_DIR)/certificate.pem --certificate-key $(PROXY_DIR)/key.pem
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python manage.py bench $(if $(SIZES),--sizes $(SIZES),)

@@ -332,7 +332,7 @@ def test_the_configuration_refuses_values_that_would_change_its_meaning(tmp_path
                     "--upstream", "127.0.0.1:8502"], check=True)
     written = (tmp_path / "ldhub.conf").read_text(encoding="utf-8")
     assert "${" not in written
-    assert "server 127.0.0.1:8501;\n    server 127.0.0.1:8502;" in written
+    assert "server 127.0.0.1:8501 max_fails=2 fail_timeout=10s;\n    server 127.0.0.1:8502 max_fails=2" in written
     assert 'if ($http_origin != "https://ldhub.example.nhs.uk")' in written  # port 443 is not in the Origin
     assert 'proxy_set_header Host              "ldhub.example.nhs.uk";' in written
     assert "'sha256-" in written
