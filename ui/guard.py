@@ -8,7 +8,7 @@ mid-page show a plain message instead of an error (docs/security.md).
 """
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import streamlit as st
@@ -52,6 +52,8 @@ DATABASE_UNREACHABLE = (
     "minute; if you were saving something, check whether it was saved before entering it again. "
     "If this keeps happening, tell your administrator."
 )
+TRY_AGAIN = "Try again"
+KEPT_THROUGH_OUTAGE = "kept_through_outage"  # what the fields held when the database went away
 DEMO_NOTICE = (
     "**Demo data** — every person and record here is invented. Do not enter real patient "
     "information in a demonstration system."
@@ -84,6 +86,7 @@ def require(permission: Permission, *, title: str) -> User:
     """
     st.set_page_config(page_title=f"{title} · L&D hub", page_icon=FAVICON, layout="wide")
     _show_database_errors_kindly()
+    _show_typing_kept_through_an_outage()
     if load_config().demo:
         st.warning(DEMO_NOTICE, icon=":material/science:")
     engine = app_engine()
@@ -139,11 +142,38 @@ def _show_database_errors_kindly() -> None:
         if is_database_unreachable(error):
             log.error("database unreachable during a page run: %s", type(error).__name__)
             st.error(DATABASE_UNREACHABLE, icon=":material/cloud_off:")
+            # The run stopped before the page drew its links, so without this the only way on would
+            # be the browser's refresh, which starts a new session and drops what was typed. A rerun
+            # keeps it: widget values stay in the session when a run ends with an error.
+            st.button(TRY_AGAIN, key="database_try_again", icon=":material/refresh:")
+            st.session_state[KEPT_THROUGH_OUTAGE] = {
+                key: value for key, value in st.session_state.to_dict().items() if _can_be_put_back(key, value)}
             return True
         return previous(error) if previous is not None else None
 
     on_script_error.ldhub_database_errors = True
     context.on_script_error = on_script_error
+
+
+def _can_be_put_back(key: str, value: object) -> bool:
+    """A value a field holds that may be given back to it: text, numbers, dates and times, and lists of
+    them. Not True or False: a button's state looks the same as a checkbox's, and Streamlit refuses
+    any value given to a button."""
+    if key == KEPT_THROUGH_OUTAGE or key.startswith("$$"):
+        return False
+    values = value if isinstance(value, list | tuple) else [value]
+    return all(isinstance(item, str | int | float | date | time) and not isinstance(item, bool) for item in values)
+
+
+def _show_typing_kept_through_an_outage() -> None:
+    """After a run that the database stopped, give each field back what it held, so the browser shows it.
+
+    The fields' values stay in the session through the failed run, but the browser dropped the
+    fields, and with them what it showed: a field drawn again shows its value only when the value is
+    given to it through the session state (before the field is drawn, so here, first thing).
+    """
+    for key, value in st.session_state.pop(KEPT_THROUGH_OUTAGE, {}).items():
+        st.session_state[key] = value
 
 
 # --- Who is signed in -------------------------------------------------------------------------
