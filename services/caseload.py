@@ -1530,12 +1530,20 @@ def _london_text(value: Any) -> str:
     return clock.format_datetime(value)
 
 
+STAMP_WINDOW = 1_000  # audit ids behind the newest in which a late commit is still noticed
+
+
 def data_stamp(session: Session, user: User) -> int:
     """A number that changes whenever records change, for keying a short-lived cache.
 
     Every create, update and delete writes an audit row in its own transaction, so the newest
     audit id moves with the data. Rows that change nothing (views, sign-ins, exports, refusals)
     are left out, so someone opening a request does not throw the cached charts away.
+
+    On PostgreSQL ids are handed out when rows are written, not when they commit: a save that
+    took id 100 can commit after one that took 101, and the newest id alone would then not move
+    (with several app processes writing, that is a matter of timing, not luck). So the stamp also
+    counts the changes among the newest STAMP_WINDOW ids, which such a late commit raises.
     """
     require(user, Permission.VIEW_CASELOAD)
     changes = (
@@ -1543,7 +1551,13 @@ def data_stamp(session: Session, user: User) -> int:
         ~AuditEvent.action.like("view%"),
         AuditEvent.action.not_in([DRILLDOWN_ACTION, "sign_in", "lockout", "export", "open_page"]),
     )
-    newest = session.connection().execute(
+    connection = session.connection()
+    newest = connection.execute(
         select(AuditEvent.id).where(*changes).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar()
-    return int(newest or 0)
+    if newest is None:
+        return 0
+    recent = connection.execute(
+        select(func.count()).where(*changes, AuditEvent.id > newest - STAMP_WINDOW)
+    ).scalar()
+    return int(newest) * (STAMP_WINDOW + 1) + int(recent)

@@ -806,3 +806,24 @@ def test_the_cache_stamp_moves_with_changes_not_with_views(engine, team):
     with db.writing(engine) as session:
         audit.record(session, team.staff.practitioner, "log_request", entity="request", entity_id=1)
     assert stamp() != before
+
+
+def test_the_cache_stamp_moves_when_an_older_change_commits_after_a_newer_one(engine, team):
+    """PostgreSQL gives a row its id when it is written, not when it commits: with several app
+    processes saving at once, the newest id can be on the page before an older one commits."""
+    from services import audit
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time, so ids commit in their order")
+
+    def stamp():
+        with db.reading(engine) as session:
+            return caseload.data_stamp(session, team.staff.team_lead)
+
+    with db.writing(engine) as slow:
+        audit.record(slow, team.staff.practitioner, "log_request", entity="request", entity_id=1)
+        slow.flush()  # the lower id is taken now; the commit comes last
+        with db.writing(engine) as quick:
+            audit.record(quick, team.staff.second_practitioner, "log_request", entity="request", entity_id=2)
+        before = stamp()  # what a page keyed its cache by meanwhile
+    assert stamp() != before
