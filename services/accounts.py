@@ -49,8 +49,9 @@ class SignedIn:
     single_sign_on: bool = False
 
 
-def _find_by_username(session: Session, username: str) -> User | None:
-    return session.exec(select(User).where(func.lower(User.username) == username.strip().lower())).first()
+def _find_by_username(session: Session, username: str, *, for_update: bool = False) -> User | None:
+    query = select(User).where(func.lower(User.username) == username.strip().lower())
+    return session.exec(query.with_for_update() if for_update else query).first()
 
 
 def sign_in(session: Session, username: str, password: str) -> SignedIn:
@@ -61,7 +62,11 @@ def sign_in(session: Session, username: str, password: str) -> SignedIn:
     """
     db.require_writing(session)
     now = clock.now()
-    user = _find_by_username(session, username) if username.strip() else None
+    # The row is locked until this attempt commits (PostgreSQL; SQLite's write transaction already
+    # excludes others): attempts made at once, on one app process or several, are counted one
+    # after another. Without it the versioned row let one count and refused the others' saves with
+    # an error, uncounted.
+    user = _find_by_username(session, username, for_update=True) if username.strip() else None
     if user is None:
         passwords.spend_verification_time(password)
         audit.record(session, None, "sign_in", outcome=audit.FAILURE, username=username.strip()[:64])

@@ -55,6 +55,35 @@ def test_five_failures_lock_the_account_even_across_separate_sessions(engine, st
     assert _count(engine, AuditEvent, AuditEvent.action == "lockout") == 1
 
 
+def test_failures_made_at_the_same_moment_are_each_counted(engine, staff):
+    """Guesses sent at once (to several app processes behind the proxy) are each refused and
+    counted, and lock the account at the fifth; none ends in an error instead."""
+    import threading
+
+    attempts = accounts.MAX_FAILED_SIGN_INS + 1
+    start_together = threading.Barrier(attempts)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        start_together.wait()
+        try:
+            _sign_in(engine, "practitioner", "wrong")
+        except SignInRefused:
+            outcomes.append("refused")
+        except Exception as error:  # what a lost race looked like: the page's error box
+            outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=guess) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["refused"] * attempts
+    assert _count(engine, AuditEvent, AuditEvent.action == "lockout") == 1
+    with db.reading(engine) as session:
+        assert session.get(User, staff.practitioner.id).locked_until > clock.now()
+
+
 def test_lock_expires_after_fifteen_minutes(engine, staff):
     with db.writing(engine) as session:
         user = session.get(User, staff.practitioner.id)
