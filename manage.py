@@ -8,6 +8,7 @@
     python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
     python manage.py retention-review             people past retention: counts and ids, no names
     python manage.py bench [--sizes 10k,100k,1m] [--repeats N] [--postgres]   speed and memory by size
+    python manage.py bench --load [--staff 1,5,10,20,40] [--processes 1,2] [--seconds 60]   many staff at once
 """
 
 import argparse
@@ -18,6 +19,7 @@ import secrets
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -261,12 +263,25 @@ def purge_expired(_arguments) -> None:
     print(f"Deleted {drafts} expired draft(s), {sessions} ended sign-in(s) and {tokens} old submission token(s).")
 
 
+LOAD_OPTIONS = ("staff", "processes", "seconds", "idle_tabs")
+
+
 def bench(arguments) -> None:
+    command = "python manage.py bench " + " ".join(arguments.given)
+    if arguments.load:
+        from bench import load
+
+        load.run(arguments.staff or load.DEFAULT_STAFF, arguments.processes or load.DEFAULT_PROCESSES,
+                 seconds=arguments.seconds or load.DEFAULT_SECONDS,
+                 idle_tabs=load.DEFAULT_IDLE_TABS if arguments.idle_tabs is None else arguments.idle_tabs,
+                 command=command)
+        return
+    if given := [f"--{name.replace('_', '-')}" for name in LOAD_OPTIONS if getattr(arguments, name) is not None]:
+        raise SystemExit(f"{', '.join(given)}: only with --load.")
     from bench import benchmark
 
     benchmark.run(arguments.sizes, repeats=arguments.repeats, export_repeats=arguments.export_repeats,
-                  postgres=arguments.postgres, work_folder=arguments.keep_databases,
-                  command="python manage.py bench " + " ".join(arguments.given))
+                  postgres=arguments.postgres, work_folder=arguments.keep_databases, command=command)
 
 
 def _sizes(text: str) -> list[int]:
@@ -276,6 +291,27 @@ def _sizes(text: str) -> list[int]:
         return parse_sizes(text)
     except ValueError as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def _levels(most: int, what: str) -> Callable[[str], list[int]]:
+    def parse(text: str) -> list[int]:
+        from bench.load import parse_levels
+
+        try:
+            return parse_levels(text, most=most, what=what)
+        except ValueError as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+
+    return parse
+
+
+def _bounded(lowest: int, highest: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not lowest <= int(text) <= highest:
+            raise argparse.ArgumentTypeError(f"a whole number from {lowest} to {highest}, not {text!r}")
+        return int(text)
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -316,6 +352,18 @@ def main(argv: list[str] | None = None) -> None:
                               help="also PostgreSQL, in a private schema of TEST_DATABASE_URL")
     bench_parser.add_argument("--keep-databases", type=Path, metavar="FOLDER",
                               help="write the SQLite databases here and keep them (for profiling)")
+    load_options = bench_parser.add_argument_group(
+        "--load", "many staff at once: real browsers against `streamlit run` on a PostgreSQL schema of its own "
+        "(TEST_DATABASE_URL, else 127.0.0.1:5432/test); writes bench/load.json and bench/load.md")
+    load_options.add_argument("--load", action="store_true", help="run the load benchmark (bench/load.py)")
+    load_options.add_argument("--staff", type=_levels(40, "staff"), metavar="N,N",
+                              help="simulated staff per level, at most 40 (default 1,5,10,20,40)")
+    load_options.add_argument("--processes", type=_levels(2, "processes"), metavar="P,P",
+                              help="streamlit processes per level, 1 or 2 (default 1,2)")
+    load_options.add_argument("--seconds", type=_bounded(5, 600),
+                              help="each level's working time after everyone signed in (default 60)")
+    load_options.add_argument("--idle-tabs", type=_bounded(0, 40), metavar="M",
+                              help="signed-in idle tabs for the memory per idle session (default 20; 0: not measured)")
     bench_parser.set_defaults(run=bench)
     arguments = parser.parse_args(argv)
     arguments.given = list(sys.argv[1:] if argv is None else argv)[1:]

@@ -1,0 +1,804 @@
+"""Many staff at once, in real browsers: `python manage.py bench --load`.
+
+For each level of the matrix (staff × processes) this starts 1 or 2 `streamlit run app.py`
+servers of their own on 127.0.0.1, all on ONE PostgreSQL schema made for the run (demo data from
+the demo-data generator, plus one account per simulated person, each with a request allocated to
+them and a draft screening of it, all made through services/), and drives N simulated staff as
+browser contexts of ONE headless Debian chromium. Staff are split evenly between the servers
+(person i on server i mod P), which is what the proxy's sticky hash does on average; the load does
+not go through nginx, so TLS costs nothing here.
+
+Each person signs in, waits for everyone else to have signed in, then repeats the daily mix, with a
+think time (uniform 2–5 s, from a seeded generator) before every step:
+open the triage queue (sidebar link) → choose their own request (its row's box; once per session,
+since the queue remembers the choice) → open the request (its link) → open its screening (the
+request's Screen button) → type a note into "Custody or court details" and leave the field →
+save the section → team leads (one person in five, person 0 first) also open Caseload.
+A level runs for `seconds` from the moment everyone has signed in; a step begun before the end is
+finished, none is begun after it.
+
+**What is timed** (an interaction): from just before Playwright's click (or key press) to the
+moment the tab has seen the script run that the action caused finish (its `script_finished`
+message on the websocket) and the page is idle as tests/browser.py's `IDLE` defines it (no status
+widget, no stale element, script not running), with what the step must show on screen (a heading,
+the chosen request, the save's notice). The browser's drawing of the new elements is in it; the
+drawing of charts after the run (Vega) and the think time are not. Timed by the driver's clock, so
+Playwright's own round trips (a few ms on an idle machine) are in it too. Sign-in is timed the same
+way but reported apart: it is not part of the level's window.
+
+**Errors**: a step not done within `INTERACTION_TIMEOUT` (a time-out), an exception in the driver
+(a failed click, a crashed tab), or a Streamlit error box (`stException` or `st.error`) on screen
+after a step. A failed step is not timed; the person goes back to the home page and goes on.
+**Lost saves**: after the level, the saves each person saw confirmed (the notice shown and no error
+box) against what the database holds: every section save raises the screening's version by one
+(optimistic locking) and writes one `save_screening_section` audit row.
+
+Memory is each server's resident set (VmRSS in /proc/<pid>/status): after a warm-up session has
+visited every page of the mix and been dropped by the server (`disconnectedSessionTTL`, 2 s here), then with
+the level's sessions still open; the difference over the sessions is the memory per session.
+Memory per *idle* session comes from a fresh server with M signed-in tabs doing nothing. PostgreSQL
+connections are sampled every half second from pg_stat_activity by their application_name (each
+server's address sets its own; the sampler's connection has another name and is left out by it).
+
+Other helpers and the browser share the machine's cores: the load average and the machine's busy
+share are reported with every level, as the other benchmarks do.
+"""
+
+import asyncio
+import os
+import random
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from bench import load_report
+from bench.benchmark import ROOT
+
+MAX_STAFF = 40
+MAX_PROCESSES = 2
+MAX_SECONDS = 600
+DEFAULT_STAFF = (1, 5, 10, 20, 40)
+DEFAULT_PROCESSES = (1, 2)
+DEFAULT_SECONDS = 60
+DEFAULT_IDLE_TABS = 20
+DEFAULT_REQUESTS = 6000  # as `manage.py seed-demo`
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # as the test suite's
+THINK_SECONDS = (2.0, 5.0)
+INTERACTION_TIMEOUT = 30.0
+SERVER_START_TIMEOUT = 60.0
+SIGN_INS_AT_ONCE = 4  # staff arrive over a few seconds, not all in one instant
+SIGN_IN_ATTEMPTS = 3
+LEAD_EVERY = 5  # person 0, 5, 10… is a team lead
+SEED = 20261203
+SAMPLE_EVERY = 0.5
+PROGRESS_EVERY = 10.0
+SETTLE_SECONDS = 3.0  # after the idle tabs are signed in, before their memory is read
+# A closed tab's session is dropped after this many seconds (the app's config says 15, for tabs that
+# lose their connection and come back): here only the warm-up's tab closes before the memory is
+# read, so waiting 15 s for it at every level would buy nothing.
+DROPPED_AFTER = 2
+NOTE_LABEL = "Custody or court details"
+SAVE_BUTTON = "Save person and context"
+SAVED_NOTICE = "Person and context saved."
+WARM_UP_ACCOUNT = "lead"  # the demo team lead (sample_data.generator.STAFF)
+
+# Given and family names for the simulated staff's accounts (8 × 5 = 40 people).
+GIVEN_NAMES = ("Amara", "Ben", "Chloe", "Dev", "Ella", "Femi", "Gita", "Harry")
+FAMILY_NAMES = ("Ashworth", "Bello", "Carter", "Duffy", "Evans")
+
+KINDS = {
+    "triage_queue": "Open the triage queue",
+    "choose_request": "Choose a request in the queue",
+    "open_request": "Open the request",
+    "open_screening": "Open its screening",
+    "leave_field": "Type a note and leave the field",
+    "save_section": "Save a screening section",
+    "caseload": "Open Caseload (team leads)",
+    "sign_in": "Sign in (before the level's window)",
+}
+MIX_KINDS = tuple(kind for kind in KINDS if kind not in ("caseload", "sign_in"))  # what every role does
+
+ERROR_BOXES = """() => [...document.querySelectorAll(
+    '[data-testid="stException"], [data-testid="stAlertContentError"]')]
+    .filter(box => !box.closest('[data-stale="true"]'))
+    .map(box => box.textContent.trim().slice(0, 160))"""
+
+
+def parse_levels(text_given: str, *, most: int, what: str) -> list[int]:
+    """"1,5,10" → [1, 5, 10], each from 1 to `most`."""
+    levels = []
+    for part in text_given.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or not 1 <= int(part) <= most:
+            raise ValueError(f"{what} must be whole numbers from 1 to {most}, not {part!r}")
+        levels.append(int(part))
+    if not levels:
+        raise ValueError(f"no {what} given")
+    return sorted(set(levels))
+
+
+# --- The database ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    full_name: str
+    role: str
+    request_id: int
+    reference: str
+    screening_id: int
+
+
+@dataclass
+class Setup:
+    base_url: str
+    schema: str
+    url: str  # the schema's address, as the servers and the driver use it
+    password: str
+    accounts: list[Account]
+    engine: Engine
+
+
+def _schema_url(base_url: str, schema_name: str, application_name: str | None = None) -> str:
+    query = {"options": f"-csearch_path={schema_name}"}
+    if application_name:
+        query["application_name"] = application_name
+    return make_url(base_url).update_query_dict(query).render_as_string(hide_password=False)
+
+
+def _password(usernames: Sequence[str]) -> str:
+    from services import passwords
+
+    password = secrets.token_urlsafe(12)
+    while any(passwords.policy_problem(password, username) for username in usernames):
+        password = secrets.token_urlsafe(12)
+    return password
+
+
+def prepare_database(base_url: str, staff: int, requests: int, report: Callable[[str], None]) -> Setup:
+    """A schema of its own with the demo data, and `staff` accounts each with a request and a draft."""
+    from sample_data.generator import STAFF, generate
+    from services import db, schema
+
+    schema_name = f"bench_load_{os.getpid()}"
+    drop_schema(base_url, schema_name)
+    base = db.create_database_engine(base_url)
+    with base.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+    base.dispose()
+    url = _schema_url(base_url, schema_name)
+    engine = db.create_database_engine(url, search_path=None)
+    usernames = [f"load.{number:02d}" for number in range(1, staff + 1)]
+    password = _password([*usernames, *(username for username, _, _ in STAFF)])
+    report(f"Preparing schema {schema_name}: migrations, {requests:,} demo requests, {staff} accounts…")
+    schema.upgrade(engine)
+    generate(engine, requests=requests, demo_password=password)
+    schema.refresh_statistics(engine)
+    accounts = [_make_account(engine, number, username, password) for number, username in enumerate(usernames)]
+    return Setup(base_url, schema_name, url, password, accounts, engine)
+
+
+def _make_account(engine: Engine, number: int, username: str, password: str) -> Account:
+    """One simulated person's account (through services.accounts, as an administrator), a request
+    allocated to them and not yet answered (so it is the first row of their queue) and its draft."""
+    from models import Person, User
+    from models.codes import Role
+    from services import accounts, clock, db, organisation, requests, screening
+
+    role = Role.TEAM_LEAD if number % LEAD_EVERY == 0 else Role.PRACTITIONER
+    full_name = f"{GIVEN_NAMES[number % len(GIVEN_NAMES)]} {FAMILY_NAMES[number // len(GIVEN_NAMES)]}"
+    with db.writing(engine) as session:
+        admin = session.execute(select(User).where(User.username == "admin")).scalar_one()
+        new = accounts.NewUser(username, full_name, role, admin.team_id, password)
+        user = accounts.create_user(session, admin, new, must_change_password=False)
+        adults_before = clock.today_in_london() - timedelta(days=365 * 25)
+        person_id = session.execute(
+            select(Person.id).where(Person.team_id == user.team_id, Person.date_of_birth < adults_before)
+            .order_by(Person.id).offset(number).limit(1)).scalar_one()
+        received = clock.to_london(clock.now() - timedelta(minutes=10))
+        site_id = organisation.active_sites(session, user)[0].id
+        request = requests.log_request(session, user, requests.NewRequest(
+            received_on=received.date(), received_time=received.time().replace(second=0, microsecond=0),
+            source_of_referral="police", requester_name="PC Dawn Jones", requester_phone="01702 123456",
+            site_id=site_id, request_type="screening", urgency="routine",
+            reason="Load benchmark: a request for this person's own queue.", person_id=person_id))
+        requests.allocate_to_me(session, user, request.id, request.version)
+        draft = screening.start_from_request(session, user, request.id)
+        return Account(username, full_name, role, request.id, request.reference, draft.id)
+
+
+def drop_schema(base_url: str, schema_name: str) -> None:
+    from services import db
+
+    base = db.create_database_engine(base_url)
+    with base.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+    base.dispose()
+
+
+def save_counts(engine: Engine, accounts: Sequence[Account], since: datetime) -> dict[int, tuple[int, int]]:
+    """Each draft's version now and its section saves audited since `since`, by screening id."""
+    from models import AuditEvent, Screening
+    from services import db
+
+    ids = [account.screening_id for account in accounts]
+    with db.reading(engine) as session:
+        versions = dict(session.execute(select(Screening.id, Screening.version).where(Screening.id.in_(ids))).all())
+        audited = dict(session.execute(
+            select(AuditEvent.entity_id, func.count()).where(
+                AuditEvent.action == "save_screening_section", AuditEvent.entity == "screening",
+                AuditEvent.entity_id.in_(ids), AuditEvent.at >= since)
+            .group_by(AuditEvent.entity_id)).all())
+    return {screening_id: (versions[screening_id], audited.get(screening_id, 0)) for screening_id in ids}
+
+
+# --- The servers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    index: int
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def application_name(index: int) -> str:
+    """How server `index` of this run names its PostgreSQL connections (the sampler counts these)."""
+    return f"ldhub-load-{os.getpid()}-{index}"
+
+
+def start_server(setup: Setup, index: int, folder: Path) -> Server:
+    port = _free_port()
+    log = folder / f"server-{index}.log"
+    environment = {**os.environ, "DATABASE_URL": _schema_url(setup.base_url, setup.schema, application_name(index)),
+                   "DEMO": "0"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--server.disconnectedSessionTTL", str(DROPPED_AFTER)],
+            cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    server = Server(index, f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.3)
+    stop_server(server)
+    raise RuntimeError(f"streamlit did not become healthy within {SERVER_START_TIMEOUT:.0f} s")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of one process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat; idle and iowait are not busy)."""
+    values = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(values[:8])  # guest time is counted inside user time already
+    return total - values[3] - values[4], total
+
+
+class ConnectionSampler(threading.Thread):
+    """Counts the servers' PostgreSQL connections every SAMPLE_EVERY s, on a connection of its own."""
+
+    def __init__(self, setup: Setup):
+        super().__init__(daemon=True)
+        from services import db
+
+        self.engine = db.create_database_engine(_schema_url(setup.base_url, setup.schema, "ldhub-load-sampler"))
+        self.pattern = f"ldhub-load-{os.getpid()}-%"
+        self.samples: list[tuple[int, int]] = []  # (open, busy)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        with self.engine.connect() as connection:
+            while not self.stopping.is_set():
+                opened, busy = connection.execute(text(
+                    "SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE :pattern "
+                    "AND pid <> pg_backend_pid()"), {"pattern": self.pattern}).one()
+                connection.rollback()  # each sample in its own snapshot: pg_stat_activity is fixed per transaction
+                self.samples.append((opened, busy))
+                self.stopping.wait(SAMPLE_EVERY)
+
+    def finish(self) -> dict:
+        self.stopping.set()
+        self.join(timeout=10)
+        self.engine.dispose()
+        return load_report.connection_summary(self.samples)
+
+
+# --- One simulated person -------------------------------------------------------------------------
+
+
+class InteractionFailed(Exception):
+    def __init__(self, category: str, detail: str):
+        super().__init__(detail)
+        self.category = category  # "timeout", "error_box" or "exception"
+        self.detail = detail
+
+
+@dataclass
+class Tally:
+    """What one person did: each timed interaction, each error, and their saves."""
+
+    timings: list[tuple[str, float]] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    saves_attempted: int = 0
+    saves_confirmed: int = 0
+
+
+class StaffMember:
+    """One browser context, signed in as one account, on one server."""
+
+    def __init__(self, number: int, account: Account | None, username: str, password: str, server: Server,
+                 context, page, think: tuple[float, float]):
+        from tests.browser import IDLE
+
+        self.number, self.account, self.username, self.password = number, account, username, password
+        self.server, self.context, self.page = server, context, page
+        self.think_seconds = think
+        self.random = random.Random(SEED + number)
+        self.tally = Tally()
+        self.idle = IDLE
+        self.runs = 0
+        self.run_seen = asyncio.Event()
+        page.on("websocket", lambda websocket: websocket.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        # Whole script runs this tab has seen finish (as tests/browser.py counts them): a run stopped
+        # early for a rerun and the idle guard's fragment runs are left out.
+        from google.protobuf.message import DecodeError
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if not isinstance(payload, bytes):
+            return
+        try:
+            message = ForwardMsg.FromString(payload)
+        except DecodeError:
+            return
+        if message.WhichOneof("type") == "script_finished" and message.script_finished in (
+                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
+            self.runs += 1
+            self.run_seen.set()
+
+    async def think(self) -> None:
+        await asyncio.sleep(self.random.uniform(*self.think_seconds))
+
+    async def error_boxes(self) -> list[str]:
+        return await self.page.evaluate(ERROR_BOXES)
+
+    async def interact(self, kind: str, action: Callable, shows) -> float:
+        """Do `action`; wait for the run it causes to finish, the page idle and `shows` visible; return the seconds.
+
+        Raises InteractionFailed (not timed) on a time-out, an error box or an exception.
+        """
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            await self.page.evaluate("0")  # a round trip: frames already received are counted before `before`
+            before = self.runs
+            started = time.perf_counter()
+            deadline = started + INTERACTION_TIMEOUT
+            await action()
+            while self.runs <= before:
+                self.run_seen.clear()
+                if self.runs > before:
+                    break
+                await asyncio.wait_for(self.run_seen.wait(), max(deadline - time.perf_counter(), 0.001))
+            while True:
+                await self.page.wait_for_function(self.idle, timeout=max(deadline - time.perf_counter(), 0.001) * 1000)
+                if await shows.first.is_visible():
+                    break
+                if boxes := await self.error_boxes():
+                    raise InteractionFailed("error_box", boxes[0])
+                if time.perf_counter() > deadline:
+                    raise TimeoutError
+                await asyncio.sleep(0.05)  # a second run is on its way (a page switch, a rerun after a save)
+            seconds = time.perf_counter() - started
+            if boxes := await self.error_boxes():
+                raise InteractionFailed("error_box", boxes[0])
+        except TimeoutError as timed_out:
+            raise InteractionFailed("timeout", f"{KINDS[kind]}: not done within {INTERACTION_TIMEOUT:.0f} s") \
+                from timed_out
+        except PlaywrightError as error:
+            category = "timeout" if type(error).__name__ == "TimeoutError" else "exception"
+            raise InteractionFailed(category, f"{KINDS[kind]}: {str(error).splitlines()[0][:160]}") from error
+        self.tally.timings.append((kind, seconds))
+        return seconds
+
+    def heading(self, name: str):
+        return self.page.get_by_role("heading", name=name, exact=True, level=1)
+
+    async def sign_in(self) -> None:
+        """Sign in through the form; a form that does not come is refreshed, as a person would, and
+        counted as an error each time (SIGN_IN_ATTEMPTS in all)."""
+        for attempt in range(1, SIGN_IN_ATTEMPTS + 1):
+            try:
+                await self._sign_in_once()
+                return
+            except InteractionFailed as failure:
+                if attempt == SIGN_IN_ATTEMPTS:
+                    raise
+                self.failed(failure, 0.0)
+
+    async def _sign_in_once(self) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            await self.page.goto(self.server.url, timeout=INTERACTION_TIMEOUT * 1000)
+            await self.page.get_by_label("Username").fill(self.username, timeout=INTERACTION_TIMEOUT * 1000)
+            await self.page.get_by_label("Password", exact=True).fill(self.password)
+        except PlaywrightError as error:
+            shown = " ".join((await self.page.inner_text("body")).split())[:100] if not self.page.is_closed() else ""
+            raise InteractionFailed("timeout" if type(error).__name__ == "TimeoutError" else "exception",
+                                    f"sign-in form not shown (the page shows {shown!r}): "
+                                    f"{str(error).splitlines()[0][:100]}") from error
+        sign_in = self.page.get_by_role("button", name="Sign in", exact=True)
+        await self.interact("sign_in", sign_in.click, self.heading("My work"))
+
+    async def go_to(self, kind: str, link: str, heading: str) -> None:
+        await self.interact(kind, self.page.get_by_role("link", name=link, exact=True).click, self.heading(heading))
+
+    async def cycle(self, until: float) -> None:
+        """The daily mix once, a think before each step; steps not begun once `until` has passed."""
+        from models.codes import Role
+        from tests.browser import GRID_HEADER_HEIGHT, GRID_MARKER_X, GRID_ROW_HEIGHT, LIVE_ELEMENT
+
+        account = self.account
+        page = self.page
+        chosen = page.get_by_text(f"Chosen: {account.reference}", exact=False)
+
+        async def choose_own_request() -> None:
+            if await chosen.first.is_visible():
+                return  # the queue remembers the choice for this session, as a person sees it
+            grid = page.locator(f'{LIVE_ELEMENT} [data-testid="stDataFrame"]').first
+            await grid.locator('table[role="grid"] tbody tr').first.wait_for(state="attached")
+            box = {"x": GRID_MARKER_X, "y": GRID_HEADER_HEIGHT + GRID_ROW_HEIGHT / 2}  # row 1: their own request
+            await self.interact("choose_request", lambda: grid.locator(".dvn-scroller").click(position=box), chosen)
+
+        async def type_a_note() -> None:
+            note = page.locator(LIVE_ELEMENT).get_by_role("textbox", name=NOTE_LABEL, exact=True)
+            await note.fill(f"Load benchmark note {self.tally.saves_attempted + 1} by {account.username}")
+            await self.interact("leave_field", lambda: note.press("Tab"), note)
+
+        async def save() -> None:
+            self.tally.saves_attempted += 1
+            await self.interact("save_section", page.get_by_role("button", name=SAVE_BUTTON, exact=True).click,
+                                page.get_by_text(SAVED_NOTICE, exact=True))
+            self.tally.saves_confirmed += 1
+
+        steps = [
+            lambda: self.go_to("triage_queue", "Triage queue", "Triage queue"),
+            choose_own_request,
+            lambda: self.interact("open_request", page.get_by_role("link", name=f"Open {account.reference}").click,
+                                  self.heading(f"Request {account.reference}")),
+            lambda: self.interact("open_screening", page.get_by_role(
+                "button", name=re.compile(rf"for {re.escape(account.reference)} \(opens their draft")).click,
+                self.heading("Screening")),
+            type_a_note,
+            save,
+        ]
+        if account.role == Role.TEAM_LEAD:
+            steps.append(lambda: self.go_to("caseload", "Caseload", "Caseload"))
+        for step in steps:
+            await self.think()
+            if time.monotonic() >= until:
+                return
+            await step()
+
+    async def recover(self) -> None:
+        """After a failed step: back to the home page, signing in again if the session was lost."""
+        await self.page.goto(self.server.url, timeout=INTERACTION_TIMEOUT * 1000)
+        signed_in, sign_in_form = self.heading("My work"), self.page.get_by_label("Username")
+        await signed_in.or_(sign_in_form).first.wait_for(timeout=INTERACTION_TIMEOUT * 1000)
+        if await sign_in_form.is_visible():
+            await self.sign_in()
+
+    def failed(self, failure: InteractionFailed, at: float) -> None:
+        self.tally.errors.append({"category": failure.category, "detail": failure.detail,
+                                  "person": self.number, "at_second": round(at, 1)})
+
+    async def work(self, start: float, until: float) -> None:
+        """Cycles until `until` (time.monotonic()); each failure counted, then recovered from."""
+        from playwright.async_api import Error as PlaywrightError
+
+        while time.monotonic() < until:
+            try:
+                await self.cycle(until)
+            except (InteractionFailed, PlaywrightError) as failure:
+                if isinstance(failure, PlaywrightError):  # between timed steps: typing, finding the table
+                    failure = InteractionFailed("exception", str(failure).splitlines()[0][:160])
+                self.failed(failure, time.monotonic() - start)
+                try:
+                    await self.recover()
+                except Exception as error:  # the tab is beyond help: this person stops
+                    self.failed(InteractionFailed("exception", f"could not recover: {str(error)[:160]}"),
+                                time.monotonic() - start)
+                    return
+
+
+# --- A level --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What every level shares: the schema, the browser, the settings, the progress line."""
+
+    setup: Setup
+    browser: object
+    folder: Path
+    think: tuple[float, float]
+    report: Callable[[str], None]
+
+
+async def new_person(run: Run, number: int, account: Account | None, username: str, server: Server) -> StaffMember:
+    context = await run.browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(INTERACTION_TIMEOUT * 1000)
+    page = await context.new_page()
+    return StaffMember(number, account, username, run.setup.password, server, context, page, run.think)
+
+
+async def sign_in_all(run: Run, people: Sequence[StaffMember], label: str) -> list[StaffMember]:
+    """Sign everyone in, SIGN_INS_AT_ONCE at a time; those who could not are reported and left out."""
+    gate = asyncio.Semaphore(SIGN_INS_AT_ONCE)
+    done = 0
+
+    async def one(person: StaffMember) -> bool:
+        nonlocal done
+        async with gate:
+            try:
+                await person.sign_in()
+            except InteractionFailed as failure:
+                person.failed(failure, 0.0)
+                return False
+            done += 1
+            if done % 5 == 0 or done == len(people):
+                run.report(f"{label} signed in {done} of {len(people)}")
+            return True
+
+    signed = await asyncio.gather(*(one(person) for person in people))
+    return [person for person, ok in zip(people, signed, strict=True) if ok]
+
+
+async def warm_up(run: Run, servers: Sequence[Server]) -> None:
+    """Each server runs every page of the mix once, in a session then closed and dropped: the memory
+    a first visit adds (imports, compiled pages, caches) is in the baseline, not in the sessions."""
+    for server in servers:
+        person = await new_person(run, -1, None, WARM_UP_ACCOUNT, server)
+        try:
+            await person.sign_in()
+            await person.go_to("triage_queue", "Triage queue", "Triage queue")
+            await person.go_to("open_screening", "Screening", "Screening")
+            await person.go_to("caseload", "Caseload", "Caseload")
+        except InteractionFailed as failure:
+            raise RuntimeError(f"the warm-up on server {server.index} failed: {failure.detail}") from failure
+        finally:
+            await person.context.close()
+    await asyncio.sleep(DROPPED_AFTER + 2)
+
+
+async def progress(run: Run, label: str, people: Sequence[StaffMember], until: float) -> None:
+    while (left := until - time.monotonic()) > 0:
+        await asyncio.sleep(min(PROGRESS_EVERY, left))
+        interactions = sum(len(person.tally.timings) for person in people)
+        errors = sum(len(person.tally.errors) for person in people)
+        run.report(f"{label} {max(until - time.monotonic(), 0):.0f} s left · {interactions} interactions · "
+                   f"{errors} errors")
+
+
+async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dict:
+    label = f"[{processes} process{'es' if processes > 1 else ''} × {staff} staff]"
+    run.report(f"{label} starting {processes} server(s)…")
+    servers = [await asyncio.to_thread(start_server, run.setup, index, run.folder) for index in range(processes)]
+    sampler = None
+    people: list[StaffMember] = []
+    try:
+        run.report(f"{label} warm-up, then {DROPPED_AFTER + 2:.0f} s for its session to be dropped…")
+        await warm_up(run, servers)
+        rss_before = [rss_mib(server.pid) for server in servers]
+        sampler = ConnectionSampler(run.setup)
+        sampler.start()
+        accounts = run.setup.accounts[:staff]
+        people = [await new_person(run, number, account, account.username, servers[number % processes])
+                  for number, account in enumerate(accounts)]
+        signed_in = await sign_in_all(run, people, label)
+        since = datetime.now(UTC)
+        counts_before = await asyncio.to_thread(save_counts, run.setup.engine, accounts, since)
+        cpu_before = [cpu_seconds(server.pid) for server in servers]
+        ticks_before, load_before = machine_ticks(), os.getloadavg()[0]
+        start = time.monotonic()
+        until = start + seconds
+        run.report(f"{label} all signed in; working for {seconds:.0f} s")
+        reporter = asyncio.create_task(progress(run, label, signed_in, until))
+        await asyncio.gather(*(person.work(start, until) for person in signed_in))
+        worked = time.monotonic() - start
+        reporter.cancel()
+        rss_after = [rss_mib(server.pid) for server in servers]  # the sessions still open
+        cpu_after = [cpu_seconds(server.pid) for server in servers]
+        ticks_after = machine_ticks()
+        connections = sampler.finish()
+        sampler = None
+        counts_after = await asyncio.to_thread(save_counts, run.setup.engine, accounts, since)
+    finally:
+        if sampler is not None:
+            sampler.finish()
+        for person in people:
+            await person.context.close()
+        for server in servers:
+            await asyncio.to_thread(stop_server, server)
+    sessions_by_server = [sum(1 for person in signed_in if person.server is server) for server in servers]
+    return load_report.level_result(
+        processes=processes, staff=staff, seconds=seconds, worked=worked,
+        tallies=[person.tally for person in people],
+        saves=[(person.tally.saves_confirmed, counts_before[person.account.screening_id],
+                counts_after[person.account.screening_id]) for person in people],
+        signed_in=len(signed_in), sessions_by_server=sessions_by_server, rss_before=rss_before, rss_after=rss_after,
+        connections=connections, server_cpu=[after - before for before, after in zip(cpu_before, cpu_after,
+                                                                                     strict=True)],
+        machine_busy=(ticks_after[0] - ticks_before[0]) / max(ticks_after[1] - ticks_before[1], 1),
+        load_average=(load_before, os.getloadavg()[0]))
+
+
+async def idle_sessions(run: Run, tabs: int) -> dict:
+    """Memory per signed-in tab doing nothing, on a fresh server of its own."""
+    label = f"[idle: {tabs} tabs on 1 process]"
+    run.report(f"{label} starting a server…")
+    server = await asyncio.to_thread(start_server, run.setup, 0, run.folder)
+    people: list[StaffMember] = []
+    try:
+        await warm_up(run, [server])
+        before = rss_mib(server.pid)
+        accounts = run.setup.accounts
+        people = [await new_person(run, number, None, accounts[number % len(accounts)].username, server)
+                  for number in range(tabs)]
+        signed_in = await sign_in_all(run, people, label)
+        await asyncio.sleep(SETTLE_SECONDS)
+        after = rss_mib(server.pid)
+    finally:
+        for person in people:
+            await person.context.close()
+        await asyncio.to_thread(stop_server, server)
+    return load_report.idle_result(tabs=tabs, signed_in=len(signed_in), rss_before=before, rss_after=after,
+                                   errors=[error for person in people for error in person.tally.errors])
+
+
+# --- The whole run --------------------------------------------------------------------------------
+
+
+def expected_minutes(staff: Sequence[int], processes: Sequence[int], seconds: float, idle_tabs: int) -> tuple[float,
+                                                                                                             float]:
+    """(about, at most) minutes for the run: the levels' fixed costs measured here, and their time-outs."""
+    per_level = 8 + 10 + DROPPED_AFTER + 2  # start, warm-up, the warm-up session dropped
+    about = len(processes) * sum(per_level + seconds + 3 * level / SIGN_INS_AT_ONCE + 5 for level in staff)
+    about += (per_level + 3 * idle_tabs / SIGN_INS_AT_ONCE) if idle_tabs else 0
+    about += 30  # the schema and its demo data
+    worst_level = SERVER_START_TIMEOUT + 4 * INTERACTION_TIMEOUT + DROPPED_AFTER + 2
+    at_most = len(processes) * sum(worst_level + seconds + 2 * INTERACTION_TIMEOUT
+                                   + INTERACTION_TIMEOUT * level / SIGN_INS_AT_ONCE for level in staff)
+    at_most += (worst_level + INTERACTION_TIMEOUT * idle_tabs / SIGN_INS_AT_ONCE) if idle_tabs else 0
+    return about / 60, (at_most + 120) / 60
+
+
+async def _run_levels(setup: Setup, folder: Path, staff: Sequence[int], processes: Sequence[int], seconds: float,
+                      idle_tabs: int, think: tuple[float, float], report: Callable[[str], None]) -> tuple[list, dict]:
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_FLAGS
+
+    # Loopback only: every host name but the servers' own address fails to resolve.
+    flags = [*CHROMIUM_FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        run = Run(setup, browser, folder, think, report)
+        try:
+            idle = await idle_sessions(run, idle_tabs) if idle_tabs else None
+            levels = []
+            for process_count in processes:
+                for staff_count in staff:
+                    levels.append(await run_level(run, process_count, staff_count, seconds))
+                    report(load_report.level_line(levels[-1]))
+        finally:
+            await browser.close()
+    return levels, idle
+
+
+def run(
+    staff: Sequence[int] = DEFAULT_STAFF,
+    processes: Sequence[int] = DEFAULT_PROCESSES,
+    *,
+    seconds: float = DEFAULT_SECONDS,
+    idle_tabs: int = DEFAULT_IDLE_TABS,
+    requests: int = DEFAULT_REQUESTS,
+    think: tuple[float, float] = THINK_SECONDS,
+    base_url: str | None = None,
+    results_folder: Path | None = ROOT / "bench",
+    command: str = "python manage.py bench --load",
+    report: Callable[[str], None] = print,
+) -> dict:
+    """Run the matrix, print the table and (unless results_folder is None) write load.json and load.md."""
+    from tests.browser import CHROMIUM
+
+    staff, processes = sorted(set(staff)), sorted(set(processes))
+    if not (staff[0] >= 1 and staff[-1] <= MAX_STAFF and processes[0] >= 1 and processes[-1] <= MAX_PROCESSES
+            and 0 < seconds <= MAX_SECONDS and 0 <= idle_tabs <= MAX_STAFF):
+        raise ValueError(f"staff 1–{MAX_STAFF}, processes 1–{MAX_PROCESSES}, seconds up to {MAX_SECONDS} and idle "
+                         f"tabs up to {MAX_STAFF}")
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"Debian's chromium is needed at {CHROMIUM} (this benchmark never downloads a browser)")
+    base_url = base_url or os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL
+    about, at_most = expected_minutes(staff, processes, seconds, idle_tabs)
+    report(f"Load benchmark: staff {staff} × processes {processes}, {seconds:.0f} s a level, {idle_tabs} idle tabs; "
+           f"about {about:.0f} min (at most {at_most:.0f}).")
+    machine = load_report.describe_machine(base_url)
+    started = time.monotonic()
+    setup = prepare_database(base_url, max(staff[-1], 1), requests, report)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ldhub-load-") as folder:
+            levels, idle = asyncio.run(_run_levels(setup, Path(folder), staff, processes, seconds, idle_tabs, think,
+                                                   report))
+    finally:
+        setup.engine.dispose()
+        drop_schema(base_url, setup.schema)
+    machine["load_after"] = list(os.getloadavg())
+    built = load_report.build(levels, idle, command=command, machine=machine, settings={
+        "staff": staff, "processes": processes, "seconds": seconds, "idle_tabs": idle_tabs, "requests": requests,
+        "think_seconds": list(think), "interaction_timeout": INTERACTION_TIMEOUT, "lead_every": LEAD_EVERY,
+        "sign_ins_at_once": SIGN_INS_AT_ONCE, "minutes": round((time.monotonic() - started) / 60, 1)})
+    report(load_report.text_table(built))
+    if results_folder is not None:
+        json_path, markdown_path = load_report.write(built, results_folder)
+        report(f"Wrote {json_path} and {markdown_path}.")
+    return built
