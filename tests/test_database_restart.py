@@ -8,8 +8,8 @@ shared one. What a person sees:
   simply works: the pool tests each connection before use and replaces the dead ones;
 - while the server is down a click shows the plain "database could not be reached" message, with
   no traceback and no Streamlit error box, and what they had typed stays in its fields;
-- once the server is back, the next click (the message's "Try again") works and the typed text is
-  still in its fields, saved or not.
+- once the server is back, the next click (the message's "Try again") works, the typed text is
+  still in its fields, saved or not, and the draft in the database has caught up with it.
 
 The service-level tests show the same without a browser: an operation in progress when the server
 goes fails with an error the guard shows plainly, and the next one gets a fresh connection.
@@ -32,7 +32,7 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from services import db
+from services import db, form_drafts
 from tests.browser import _free_port as free_port
 from tests.browser import browser, field, idle, page, rerun, serve, sign_in  # noqa: F401
 from ui import guard
@@ -185,3 +185,7 @@ def test_a_person_sees_a_plain_message_while_the_database_is_down_and_loses_noth
     expect(page.get_by_text(guard.DATABASE_UNREACHABLE)).to_have_count(0)
     assert field(page, "Requester's name").input_value() == "PC Dawn Jones"
     assert field(page, "Reason for the request").input_value() == "Distressed in the cell; asked for his sister."
+    with db.reading(live_app.engine) as session:  # and the draft kept in the database has caught up
+        kept = form_drafts.recall(session, live_app.staff.practitioner, "log_request")
+    assert kept.values["log_reason"] == "Distressed in the cell; asked for his sister."
+    assert kept.values["log_requester_name"] == "PC Dawn Jones"
