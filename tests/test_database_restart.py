@@ -189,3 +189,37 @@ def test_a_person_sees_a_plain_message_while_the_database_is_down_and_loses_noth
         kept = form_drafts.recall(session, live_app.staff.practitioner, "log_request")
     assert kept.values["log_reason"] == "Distressed in the cell; asked for his sister."
     assert kept.values["log_requester_name"] == "PC Dawn Jones"
+
+
+# --- Without a browser: pages with buttons, tables and charts take their fields back -----------
+
+PAGES_BY_ROLE = [("pages/2_Log_request.py", "practitioner"), ("pages/1_Triage_queue.py", "team_lead"),
+                 ("pages/7_Caseload.py", "team_lead"), ("pages/5_Screening.py", "practitioner"),
+                 ("pages/20_Users.py", "administrator"), ("pages/21_Service_settings.py", "administrator"),
+                 ("pages/9_Export.py", "team_lead"), ("pages/24_My_account.py", "practitioner")]
+
+
+@pytest.mark.parametrize(("path", "role"), PAGES_BY_ROLE)
+def test_a_page_drawn_again_after_an_outage_takes_its_values_back_without_an_error(
+        app_test, sqlite_staff, monkeypatch, path, role):
+    """Fields are given back their values, buttons, tables and charts left alone: Streamlit refuses
+    a value given to a button, and that would turn the first click after an outage into an error.
+    (That the fields show what was typed is the browser test's above.)"""
+    from models.codes import Role
+    from services import sign_in_sessions
+
+    test = app_test(path, sqlite_staff.by_role(Role(role))).run()
+    assert not test.exception
+    working = sign_in_sessions.check
+
+    def unreachable(*_args, **_kwargs):
+        raise OperationalError("SELECT", (), Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(sign_in_sessions, "check", unreachable)
+    test.run()
+    assert [error.value for error in test.error] == [guard.DATABASE_UNREACHABLE]
+    assert guard.KEPT_THROUGH_OUTAGE in test.session_state
+    monkeypatch.setattr(sign_in_sessions, "check", working)
+    test.run()
+    assert not test.exception
+    assert guard.DATABASE_UNREACHABLE not in [error.value for error in test.error]
