@@ -218,6 +218,16 @@ def test_the_app_refuses_to_start_on_a_bad_setting_with_one_plain_line(app_test,
         "milliseconds (0 for no limit), not 'forever'"]
 
 
+def test_an_app_started_before_its_database_says_so_and_offers_to_try_again(app_test, monkeypatch):
+    """A server rebooted: the app can be up before PostgreSQL is; once it is, Try again goes on."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    test = app_test("app.py").run()
+    assert not test.exception
+    [error] = [error.value for error in test.error]
+    assert error.startswith("The app cannot start: Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/")
+    assert [button.label for button in test.button] == ["Try again"]
+
+
 def test_postgresql_cancels_a_statement_that_runs_past_the_time_out(engine, monkeypatch):
     """A runaway query is cancelled by the server, not left holding a connection and its locks."""
     import time

@@ -75,6 +75,7 @@ def app_engine() -> Engine:
         return _checked_engine(load_config().database_url)
     except (db.DatabaseUnavailable, accounts.UnknownRoleInDatabase) as problem:
         st.error(f"The app cannot start: {problem}")
+        st.button(TRY_AGAIN, key="database_try_again", icon=":material/refresh:")  # the database may be starting
         st.stop()
 
 
