@@ -223,3 +223,19 @@ def test_a_page_drawn_again_after_an_outage_takes_its_values_back_without_an_err
     test.run()
     assert not test.exception
     assert guard.DATABASE_UNREACHABLE not in [error.value for error in test.error]
+
+
+def test_the_idle_check_meeting_the_outage_shows_the_plain_message_and_try_again(app_test, sqlite_staff, monkeypatch):
+    """The idle check (a fragment run every 30 s, in the sidebar) reads a setting: an outage it meets
+    ends the run like any other, with the plain message and the button, not an error."""
+    from types import SimpleNamespace
+
+    def unreachable(*_args, **_kwargs):
+        raise OperationalError("SELECT", (), Exception("server closed the connection unexpectedly"))
+
+    test = app_test("app.py", sqlite_staff.practitioner).run()
+    monkeypatch.setattr(guard, "settings", SimpleNamespace(get_int=unreachable))  # read by the idle check only
+    test.run()
+    assert not test.exception
+    assert [error.value for error in test.sidebar.error] == [guard.DATABASE_UNREACHABLE]
+    assert [button.label for button in test.sidebar.button] == [guard.TRY_AGAIN]
