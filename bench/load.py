@@ -28,7 +28,9 @@ way but reported apart: it is not part of the level's window.
 
 **Errors**: a step not done within `INTERACTION_TIMEOUT` (a time-out), an exception in the driver
 (a failed click, a crashed tab), or a Streamlit error box (`stException` or `st.error`) on screen
-after a step. A failed step is not timed; the person goes back to the home page and goes on.
+after a step. A failed step is not timed; the person goes back to the home page and goes on. A
+sign-in form that does not come is refreshed, as a person would, up to SIGN_IN_ATTEMPTS times; each
+time is an error.
 **Lost saves**: after the level, the saves each person saw confirmed (the notice shown and no error
 box) against what the database holds: every section save raises the screening's version by one
 (optimistic locking) and writes one `save_screening_section` audit row.
@@ -511,7 +513,9 @@ class StaffMember:
 
         async def type_a_note() -> None:
             note = page.locator(LIVE_ELEMENT).get_by_role("textbox", name=NOTE_LABEL, exact=True)
-            await note.fill(f"Load benchmark note {self.tally.saves_attempted + 1} by {account.username}")
+            # Never the text the field holds already (saved, or kept as a draft by an earlier level):
+            # leaving a field that did not change causes no run, and the step would wait in vain.
+            await note.fill(f"Load benchmark note by {account.username} at {time.time_ns()}")
             await self.interact("leave_field", lambda: note.press("Tab"), note)
 
         async def save() -> None:
