@@ -1,5 +1,6 @@
 """The database layer: SQLite settings in force, write transactions IMMEDIATE, clear failures."""
 
+import logging
 import sqlite3
 
 import pytest
@@ -7,6 +8,7 @@ from sqlalchemy import event, text
 
 from models import Team
 from services import db
+from ui import guard
 
 
 def test_sqlite_pragmas_are_in_force(sqlite_engine):
@@ -209,22 +211,26 @@ def test_manage_py_refuses_to_start_on_a_bad_setting_with_one_line(tmp_path):
     assert not (tmp_path / "refused.db").exists()
 
 
-def test_the_app_refuses_to_start_on_a_bad_setting_with_one_plain_line(app_test, sqlite_staff, monkeypatch):
+def test_the_app_refuses_to_start_on_a_bad_setting_with_one_plain_line(app_test, sqlite_staff, monkeypatch, caplog):
     monkeypatch.setenv("DATABASE_STATEMENT_TIMEOUT_MS", "forever")
-    test = app_test("app.py").run()
+    with caplog.at_level(logging.ERROR, logger="ldhub.guard"):
+        test = app_test("app.py").run()
     assert not test.exception
-    assert [error.value for error in test.error] == [
-        "The app cannot start: DATABASE_STATEMENT_TIMEOUT_MS must be a whole number from 0 to 3600000 "
-        "milliseconds (0 for no limit), not 'forever'"]
+    assert [error.value for error in test.error] == [guard.CANNOT_START]
+    assert ("The app cannot start: DATABASE_STATEMENT_TIMEOUT_MS must be a whole number from 0 to 3600000 "
+            "milliseconds (0 for no limit), not 'forever'") in caplog.messages
 
 
-def test_an_app_started_before_its_database_says_so_and_offers_to_try_again(app_test, monkeypatch):
+def test_an_app_started_before_its_database_says_so_and_offers_to_try_again(app_test, monkeypatch, caplog):
     """A server rebooted: the app can be up before PostgreSQL is; once it is, Try again goes on."""
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    test = app_test("app.py").run()
+    with caplog.at_level(logging.ERROR, logger="ldhub.guard"):
+        test = app_test("app.py").run()
     assert not test.exception
-    [error] = [error.value for error in test.error]
-    assert error.startswith("The app cannot start: Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/")
+    assert [error.value for error in test.error] == [guard.CANNOT_START]
+    assert "nobody@127.0.0.1" not in guard.CANNOT_START  # the address is for the log, not for anyone at the page
+    [logged] = caplog.messages
+    assert logged.startswith("The app cannot start: Cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/")
     assert [button.label for button in test.button] == ["Try again"]
 
 

@@ -60,6 +60,10 @@ DEMO_NOTICE = (
 )
 
 
+CANNOT_START = ("The app cannot start: it cannot use its database. Whoever runs the service will find the "
+                "reason in the app's log.")
+
+
 @st.cache_resource(show_spinner=False)
 def _checked_engine(url: str) -> Engine:
     """Created once per process; refuses to start on an unreachable database or unknown roles."""
@@ -74,7 +78,10 @@ def app_engine() -> Engine:
     try:
         return _checked_engine(load_config().database_url)
     except (db.DatabaseUnavailable, accounts.UnknownRoleInDatabase) as problem:
-        st.error(f"The app cannot start: {problem}")
+        # The reason names the database's address, user and settings: for the server's log, never
+        # for a screen that anyone who reaches the sign-in page can read.
+        log.error("The app cannot start: %s", problem)
+        st.error(CANNOT_START)
         st.button(TRY_AGAIN, key="database_try_again", icon=":material/refresh:")  # the database may be starting
         st.stop()
 
