@@ -202,7 +202,8 @@ def change_own_password(session: Session, user: User, current_password: str, new
     returned `SignedIn`, or signs in again.
     """
     db.require_writing(session)
-    fresh = session.get(User, user.id)
+    # Locked until this change commits, as in sign_in: wrong guesses made at once are each counted.
+    fresh = session.get(User, user.id, with_for_update=True)
     now = clock.now()
     if fresh.password_hash is None:
         raise InputErrors({"current_password": "Your account signs in through your organisation; change your "
