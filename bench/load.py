@@ -82,6 +82,8 @@ INTERACTION_TIMEOUT = 30.0
 SERVER_START_TIMEOUT = 60.0
 SIGN_INS_AT_ONCE = 4  # staff arrive over a few seconds, not all in one instant
 SIGN_IN_ATTEMPTS = 3
+WIND_DOWN = 2 * INTERACTION_TIMEOUT  # a step begun before a level's end, and a recovery, may finish
+WARM_UP_LIMIT = (2 * SIGN_IN_ATTEMPTS + 3) * INTERACTION_TIMEOUT  # its sign-in tries and three pages, each bounded
 LEAD_EVERY = 5  # person 0, 5, 10… is a team lead
 SEED = 20261203
 SAMPLE_EVERY = 0.5
@@ -595,6 +597,19 @@ async def new_person(run: Run, number: int, account: Account | None, username: s
     return StaffMember(number, account, username, run.setup.password, server, context, page, run.think)
 
 
+async def bounded(people: Sequence[StaffMember], work: Callable, limit: float, what: str) -> list:
+    """Run `work(person)` for everyone at once for at most `limit` seconds; whoever is still going
+    then is stopped and counted as an error (so that a level, and the run, ends in bounded time)."""
+    tasks = [asyncio.create_task(work(person)) for person in people]
+    _, pending = await asyncio.wait(tasks, timeout=limit)
+    for task, person in zip(tasks, people, strict=True):
+        if task in pending:
+            task.cancel()
+            person.failed(InteractionFailed("timeout", f"{what}: still going after {limit:.0f} s; stopped"), limit)
+    await asyncio.gather(*pending, return_exceptions=True)
+    return [None if task in pending else task.result() for task in tasks]
+
+
 async def sign_in_all(run: Run, people: Sequence[StaffMember], label: str) -> list[StaffMember]:
     """Sign everyone in, SIGN_INS_AT_ONCE at a time; those who could not are reported and left out."""
     gate = asyncio.Semaphore(SIGN_INS_AT_ONCE)
@@ -613,8 +628,13 @@ async def sign_in_all(run: Run, people: Sequence[StaffMember], label: str) -> li
                 run.report(f"{label} signed in {done} of {len(people)}")
             return True
 
-    signed = await asyncio.gather(*(one(person) for person in people))
+    signed = await bounded(people, one, sign_in_limit(len(people)), "signing in")
     return [person for person, ok in zip(people, signed, strict=True) if ok]
+
+
+def sign_in_limit(staff: int) -> float:
+    """Long enough for everyone's sign-in, SIGN_INS_AT_ONCE at a time, on a busy machine."""
+    return 2 * INTERACTION_TIMEOUT + 4 * staff
 
 
 async def warm_up(run: Run, servers: Sequence[Server]) -> None:
@@ -667,7 +687,7 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
         until = start + seconds
         run.report(f"{label} all signed in; working for {seconds:.0f} s")
         reporter = asyncio.create_task(progress(run, label, signed_in, until))
-        await asyncio.gather(*(person.work(start, until) for person in signed_in))
+        await bounded(signed_in, lambda person: person.work(start, until), seconds + WIND_DOWN, "the level's work")
         worked = time.monotonic() - start
         reporter.cancel()
         rss_after = [rss_mib(server.pid) for server in servers]  # the sessions still open
@@ -724,15 +744,14 @@ async def idle_sessions(run: Run, tabs: int) -> dict:
 
 def expected_minutes(staff: Sequence[int], processes: Sequence[int], seconds: float, idle_tabs: int) -> tuple[float,
                                                                                                              float]:
-    """(about, at most) minutes for the run: the levels' fixed costs measured here, and their time-outs."""
-    per_level = 8 + 10 + DROPPED_AFTER + 2  # start, warm-up, the warm-up session dropped
-    about = len(processes) * sum(per_level + seconds + 3 * level / SIGN_INS_AT_ONCE + 5 for level in staff)
-    about += (per_level + 3 * idle_tabs / SIGN_INS_AT_ONCE) if idle_tabs else 0
-    about += 30  # the schema and its demo data
-    worst_level = SERVER_START_TIMEOUT + 4 * INTERACTION_TIMEOUT + DROPPED_AFTER + 2
-    at_most = len(processes) * sum(worst_level + seconds + 2 * INTERACTION_TIMEOUT
-                                   + INTERACTION_TIMEOUT * level / SIGN_INS_AT_ONCE for level in staff)
-    at_most += (worst_level + INTERACTION_TIMEOUT * idle_tabs / SIGN_INS_AT_ONCE) if idle_tabs else 0
+    """(about, at most) minutes for the run: the fixed costs seen on a busy 2-core machine, and the bounds."""
+    fixed = 50  # two servers started and warmed up, the warm-up session dropped, the level closed
+    about = len(processes) * sum(fixed + seconds + 4 * level / SIGN_INS_AT_ONCE for level in staff)
+    about += (fixed + 4 * idle_tabs / SIGN_INS_AT_ONCE) if idle_tabs else 0
+    about += 40  # the schema and its demo data
+    worst_fixed = SERVER_START_TIMEOUT * MAX_PROCESSES + WARM_UP_LIMIT * MAX_PROCESSES + DROPPED_AFTER + 30
+    at_most = len(processes) * sum(worst_fixed + sign_in_limit(level) + seconds + WIND_DOWN for level in staff)
+    at_most += (worst_fixed + sign_in_limit(idle_tabs)) if idle_tabs else 0
     return about / 60, (at_most + 120) / 60
 
 
@@ -784,15 +803,20 @@ def run(
         raise RuntimeError(f"Debian's chromium is needed at {CHROMIUM} (this benchmark never downloads a browser)")
     base_url = base_url or os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL
     about, at_most = expected_minutes(staff, processes, seconds, idle_tabs)
-    report(f"Load benchmark: staff {staff} × processes {processes}, {seconds:.0f} s a level, {idle_tabs} idle tabs; "
+    started = time.monotonic()
+
+    def say(line: str) -> None:  # progress lines say how long the run has taken so far
+        elapsed = int(time.monotonic() - started)
+        report(f"{elapsed // 60:02d}:{elapsed % 60:02d} {line}")
+
+    say(f"Load benchmark: staff {staff} × processes {processes}, {seconds:.0f} s a level, {idle_tabs} idle tabs; "
            f"about {about:.0f} min (at most {at_most:.0f}).")
     machine = load_report.describe_machine(base_url)
-    started = time.monotonic()
-    setup = prepare_database(base_url, max(staff[-1], 1), requests, report)
+    setup = prepare_database(base_url, staff[-1], requests, say)
     try:
         with tempfile.TemporaryDirectory(prefix="ldhub-load-") as folder:
             levels, idle = asyncio.run(_run_levels(setup, Path(folder), staff, processes, seconds, idle_tabs, think,
-                                                   report))
+                                                   say))
     finally:
         setup.engine.dispose()
         drop_schema(base_url, setup.schema)

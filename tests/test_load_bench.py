@@ -4,6 +4,7 @@ No test here asserts a time: how fast the app answers under load is what the ben
 what a unit test checks (quality.md: machines are noisy).
 """
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -127,3 +128,16 @@ def test_the_bounds_are_refused_by_the_command_line(arguments, capsys):
 def test_load_options_need_load():
     with pytest.raises(SystemExit, match="--staff: only with --load"):
         manage.main(["bench", "--staff", "5"])
+
+
+def test_whoever_is_still_going_at_the_limit_is_stopped_and_counted():
+    stopped = []
+    quick, slow = (SimpleNamespace(seconds=seconds, failed=lambda failure, at: stopped.append((failure.category, at)))
+                   for seconds in (0.0, 30.0))
+
+    async def work(person):
+        await asyncio.sleep(person.seconds)
+        return person.seconds
+
+    assert asyncio.run(load.bounded([quick, slow], work, 0.2, "working")) == [0.0, None]
+    assert stopped == [("timeout", 0.2)]
