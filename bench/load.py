@@ -717,25 +717,34 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
 
 
 async def idle_sessions(run: Run, tabs: int) -> dict:
-    """Memory per signed-in tab doing nothing, on a fresh server of its own."""
+    """Memory per signed-in tab doing nothing, on a fresh server of its own; then what the server
+    still holds once those tabs are closed and their sessions dropped (memory the process kept, not
+    memory a session needs)."""
     label = f"[idle: {tabs} tabs on 1 process]"
     run.report(f"{label} starting a server…")
     server = await asyncio.to_thread(start_server, run.setup, 0, run.folder)
     people: list[StaffMember] = []
+    still_open: list[StaffMember] = []
     try:
         await warm_up(run, [server])
         before = rss_mib(server.pid)
         accounts = run.setup.accounts
         people = [await new_person(run, number, None, accounts[number % len(accounts)].username, server)
                   for number in range(tabs)]
+        still_open = list(people)
         signed_in = await sign_in_all(run, people, label)
         await asyncio.sleep(SETTLE_SECONDS)
         after = rss_mib(server.pid)
+        while still_open:
+            await still_open.pop().context.close()
+        await asyncio.sleep(DROPPED_AFTER + 2)
+        after_closing = rss_mib(server.pid)
     finally:
-        for person in people:
+        for person in still_open:
             await person.context.close()
         await asyncio.to_thread(stop_server, server)
     return load_report.idle_result(tabs=tabs, signed_in=len(signed_in), rss_before=before, rss_after=after,
+                                   rss_after_closing=after_closing,
                                    errors=[error for person in people for error in person.tally.errors])
 
 

@@ -36,7 +36,8 @@ NOTES = (
     "the browser's own drawing competes with the servers for the cores (machine busy % says how full they were).",
     "Memory per session: the servers' RSS with the level's sessions open, less their RSS after a warm-up session "
     "(every page of the mix once) was closed and dropped, over the sessions. Argon2's 19 MiB per sign-in may stay "
-    "in the allocator, so this is an upper bound on what the sessions themselves hold.",
+    "in the allocator, so this is an upper bound on what the sessions themselves hold: the idle-session line "
+    "says how much the process still held per tab once the idle tabs were closed and their sessions dropped.",
     "PostgreSQL connections: pg_stat_activity every 0.5 s, counting the servers' connections by their "
     "application_name (the sampler's own has another name and is left out); busy = not idle (running a query or "
     "inside a transaction). SQLAlchemy's default pool keeps up to 5 open per process and 10 more for a while.",
@@ -123,11 +124,13 @@ def level_result(*, processes: int, staff: int, seconds: float, worked: float, t
     }
 
 
-def idle_result(*, tabs: int, signed_in: int, rss_before: float, rss_after: float, errors: Sequence[dict]) -> dict:
+def idle_result(*, tabs: int, signed_in: int, rss_before: float, rss_after: float, rss_after_closing: float,
+                errors: Sequence[dict]) -> dict:
     return {"tabs": tabs, "signed_in": signed_in, "errors": len(errors), "examples": list(errors[:EXAMPLES]),
-            "rss_before_mib": round(rss_before, 1),
-            "rss_after_mib": round(rss_after, 1),
-            "per_session_mib": (rss_after - rss_before) / signed_in if signed_in else None}
+            "rss_before_mib": round(rss_before, 1), "rss_after_mib": round(rss_after, 1),
+            "rss_after_closing_mib": round(rss_after_closing, 1),
+            "per_session_mib": (rss_after - rss_before) / signed_in if signed_in else None,
+            "kept_after_closing_mib": (rss_after_closing - rss_before) / signed_in if signed_in else None}
 
 
 def baseline(levels: Sequence[dict], processes: int) -> dict | None:
@@ -266,7 +269,9 @@ def _summary_lines(built: dict) -> list[str]:
     if idle:
         lines.append(f"Idle sessions: {idle['signed_in']} signed-in tabs on 1 process added "
                      f"{idle['rss_after_mib'] - idle['rss_before_mib']:.1f} MiB "
-                     f"({_number(idle['per_session_mib'])} MiB each); {idle['errors']} errors signing them in.")
+                     f"({_number(idle['per_session_mib'])} MiB each); {idle['errors']} errors signing them in. "
+                     f"Once they were closed and dropped the process still held "
+                     f"{_number(idle['kept_after_closing_mib'])} MiB per tab.")
     for knee in built["knee"]:
         lines.append(f"Knee on {knee['processes']} process(es), {knee['cores']} cores: {knee['words']}.")
     for verdict in built["bars"]:

@@ -80,7 +80,7 @@ def test_ratios_knee_and_bars_from_the_levels():
     levels = [_level(1, 1, 1.0), _level(1, 20, 1.8), _level(1, 40, 2.5, errors=1),
               _level(2, 1, 1.0), _level(2, 20, 1.4), _level(2, 40, 1.9, lost=2)]
     built = load_report.build(levels, load_report.idle_result(tabs=20, signed_in=20, rss_before=200, rss_after=500,
-                                                                      errors=[]),
+                                                                      rss_after_closing=480, errors=[]),
                               command="test", machine={"cores": 2}, settings={})
     assert [level["ratio"]["p95"] for level in built["levels"]] == pytest.approx([1, 1.8, 2.5, 1, 1.4, 1.9])
     assert built["levels"][1]["memory"]["per_session_mib"] == 10
@@ -92,6 +92,7 @@ def test_ratios_knee_and_bars_from_the_levels():
     assert no_errors["met"] is False and "1 errors" in no_errors["value"] and "2 lost" in no_errors["value"]
     assert p95_bar["met"] is True and p95_bar["value"] == "1.40×"
     assert idle_bar["met"] is True and idle_bar["value"] == "15.0 MiB"
+    assert built["idle_sessions"]["kept_after_closing_mib"] == 14  # (480 - 200) / 20
     assert built["levels"][0]["connections"] == {"samples": 2, "open_max": 4, "open_mean": 3, "busy_max": 1,
                                                  "busy_mean": 0.5}
     table = load_report.text_table(built)
