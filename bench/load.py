@@ -38,7 +38,8 @@ box) against what the database holds: every section save raises the screening's 
 Memory is each server's resident set (VmRSS in /proc/<pid>/status): after a warm-up session has
 visited every page of the mix and been dropped by the server (`disconnectedSessionTTL`, 2 s here), then with
 the level's sessions still open; the difference over the sessions is the memory per session.
-Memory per *idle* session comes from a fresh server with M signed-in tabs doing nothing. PostgreSQL
+Memory per *idle* session comes from a fresh server with M signed-in tabs doing nothing (and what it
+still holds once they are closed and dropped: memory kept by the process, not by a session). PostgreSQL
 connections are sampled every half second from pg_stat_activity by their application_name (each
 server's address sets its own; the sampler's connection has another name and is left out by it).
 

@@ -285,7 +285,7 @@ def text_table(built: dict) -> str:
     widths = [max(len(row[column]) for row in table) for column in range(len(HEADINGS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join([*lines, "", *_summary_lines(built)])
+    return "\n".join([*lines, "", *_summary_lines(built), NOTES[1]])  # how the staff were split, and no TLS
 
 
 def markdown(built: dict) -> str:
