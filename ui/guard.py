@@ -10,6 +10,7 @@ mid-page show a plain message instead of an error (docs/security.md).
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -34,8 +35,8 @@ SESSION_TOKEN = "session_token"  # noqa: S105 (a state key, not a secret); this 
 LAST_ACTIVITY = "last_activity"
 NOTICE = "notice"
 TAB_ASKED = "session_keeper_asked"  # the tab has said whether it kept a session token
-TAB_WAIT_STARTED = "session_keeper_wait_started"
 TAB_WAIT_SECONDS = 3
+TAB_WAIT_STEP_SECONDS = 0.1
 FORGET_TOKEN = "session_keeper_forget"  # noqa: S105 (a state key); signed out: the tab's token is to be removed
 # Served by the app itself: a Material icon as page_icon made every browser fetch it from Google.
 FAVICON = str(Path(__file__).with_name("favicon.png"))
@@ -103,7 +104,6 @@ def require(permission: Permission, *, title: str) -> User:
         _tell_the_tab()
         if not st.session_state.get(TAB_ASKED):
             _wait_for_the_tab()
-            st.stop()
         _show_notice()
         _sign_in_form(engine)
         st.stop()
@@ -249,18 +249,19 @@ def _wait_for_the_tab() -> None:
     """Until the tab has said whether it kept a sign-in (its answer reruns the page within a moment),
     no sign-in form: one drawn now would be redrawn under the person's first click, which it lost.
 
-    Should the tab never answer (its script blocked), the form appears after TAB_WAIT_SECONDS.
+    The wait is this run itself: each redrawing of the caption is a point where Streamlit stops the
+    run for the tab's answer. (A fragment that ticked every second was tried first: after the form
+    appeared, a last tick of it could land on the form's place and blank it, seen under load.)
+    Should the tab not answer within TAB_WAIT_SECONDS (its script blocked, a busy machine), the form
+    is drawn after all.
     """
-    st.caption("Checking your sign-in…")
-    started = st.session_state.setdefault(TAB_WAIT_STARTED, clock.now())
-
-    @st.fragment(run_every=1)
-    def give_up_waiting() -> None:
-        if clock.now() - started >= timedelta(seconds=TAB_WAIT_SECONDS) and not st.session_state.get(TAB_ASKED):
-            st.session_state[TAB_ASKED] = True
-            st.rerun(scope="app")
-
-    give_up_waiting()
+    waiting = st.empty()
+    give_up_at = monotonic() + TAB_WAIT_SECONDS
+    while monotonic() < give_up_at:
+        waiting.caption("Checking your sign-in…")
+        sleep(TAB_WAIT_STEP_SECONDS)
+    waiting.empty()
+    st.session_state[TAB_ASKED] = True
 
 
 def _end_this_tab(notice: str) -> None:
