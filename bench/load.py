@@ -592,7 +592,9 @@ class Run:
 
 
 async def new_person(run: Run, number: int, account: Account | None, username: str, server: Server) -> StaffMember:
-    context = await run.browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Reduced motion: Streamlit's running indicator animates in every tab, and on 2 cores shared with
+    # the servers each animation frame the browsers draw is time taken from what is measured.
+    context = await run.browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
     context.set_default_timeout(INTERACTION_TIMEOUT * 1000)
     page = await context.new_page()
     return StaffMember(number, account, username, run.setup.password, server, context, page, run.think)

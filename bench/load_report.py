@@ -84,6 +84,7 @@ def level_result(*, processes: int, staff: int, seconds: float, worked: float, t
     errors = [error for tally in tallies for error in tally.errors]
     by_kind = {kind: spread([seconds for done, seconds in timings if done == kind]) for kind in KINDS}
     mix = [seconds for kind, seconds in timings if kind in MIX_KINDS]
+    worked_timings = [seconds for kind, seconds in timings if kind != "sign_in"]  # signing in is before the CPU count
     stored = [after[0] - before[0] for _, before, after in saves]
     confirmed = [count for count, _, _ in saves]
     return {
@@ -119,6 +120,9 @@ def level_result(*, processes: int, staff: int, seconds: float, worked: float, t
         },
         "connections": connections,
         "server_cpu_seconds": [round(value, 1) for value in server_cpu],
+        # The servers' own cost of one interaction, whatever the browsers on the same cores cost:
+        # what a capacity plan multiplies by the clicks a region makes.
+        "server_cpu_per_interaction": sum(server_cpu) / len(worked_timings) if worked_timings else None,
         "machine_busy_percent": round(100 * machine_busy, 1),
         "load_average": [round(value, 2) for value in load_average],
     }
@@ -215,7 +219,8 @@ def build(levels: list[dict], idle: dict | None, *, command: str, machine: dict,
 
 HEADINGS = ("Processes", "Staff", "Interactions", "p50", "p95", "p95 ÷ 1 staff", "Caseload p95 (÷ 1 staff)",
             "Sign-in p95", "Errors", "Saves confirmed / stored", "Lost saves", "MiB per session",
-            "PG connections open max / mean", "PG busy max / mean", "Server CPU s", "Machine busy", "Load")
+            "PG connections open max / mean", "PG busy max / mean", "Server CPU s", "Server CPU per interaction",
+            "Machine busy", "Load")
 
 
 def _seconds(value: float | None) -> str:
@@ -249,6 +254,7 @@ def cells(level: dict) -> list[str]:
         f"{_number(connections['open_max'], 0)} / {_number(connections['open_mean'])}",
         f"{_number(connections['busy_max'], 0)} / {_number(connections['busy_mean'])}",
         " + ".join(_number(value) for value in level["server_cpu_seconds"]),
+        _seconds(level["server_cpu_per_interaction"]),
         f"{level['machine_busy_percent']:.0f}%",
         f"{level['load_average'][0]:.1f}→{level['load_average'][1]:.1f}",
     ]
