@@ -40,7 +40,8 @@ NOTES = (
     "says how much the process still held per tab once the idle tabs were closed and their sessions dropped.",
     "PostgreSQL connections: pg_stat_activity every 0.5 s, counting the servers' connections by their "
     "application_name (the sampler's own has another name and is left out); busy = not idle (running a query or "
-    "inside a transaction). SQLAlchemy's default pool keeps up to 5 open per process and 10 more for a while.",
+    "inside a transaction). Each process keeps up to DATABASE_POOL_SIZE (5) open and DATABASE_MAX_OVERFLOW (5) "
+    "more for a while.",
     "Lost saves: saves a person saw confirmed (the notice, no error box) less the version increments of their own "
     "draft screening (each section save raises it by one; its audit rows are counted too).",
 )
