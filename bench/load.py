@@ -57,7 +57,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -267,21 +266,15 @@ class Server:
         return self.process.pid
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def application_name(index: int) -> str:
     """How server `index` of this run names its PostgreSQL connections (the sampler counts these)."""
     return f"ldhub-load-{os.getpid()}-{index}"
 
 
 def start_server(setup: Setup, index: int, folder: Path) -> Server:
-    port = _free_port()
+    from tests.browser import free_port, wait_until_healthy
+
+    port = free_port()
     log = folder / f"server-{index}.log"
     environment = {**os.environ, "DATABASE_URL": _schema_url(setup.base_url, setup.schema, application_name(index)),
                    "DEMO": "0"}
@@ -292,18 +285,12 @@ def start_server(setup: Setup, index: int, folder: Path) -> Server:
              "--server.disconnectedSessionTTL", str(DROPPED_AFTER)],
             cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
     server = Server(index, f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.3)
-    stop_server(server)
-    raise RuntimeError(f"streamlit did not become healthy within {SERVER_START_TIMEOUT:.0f} s")
+    try:
+        wait_until_healthy(server.url, process, SERVER_START_TIMEOUT, log)
+    except RuntimeError:
+        stop_server(server)
+        raise
+    return server
 
 
 def stop_server(server: Server) -> None:

@@ -73,24 +73,26 @@ class LiveApp:
         self.clock_offset_file.write_text(str(by.total_seconds()))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
+def wait_until_healthy(url: str, server: subprocess.Popen, seconds: float = 60, log: Path | None = None) -> None:
+    """Until Streamlit at `url` answers its health check; an error (with the end of `log`) if it exits or is slow."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}")
+            said = f": {log.read_text(errors='replace')[-2000:]}" if log else ""
+            raise RuntimeError(f"streamlit exited with {server.returncode}{said}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:  # noqa: S310
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy within a minute")
+    raise RuntimeError(f"streamlit did not become healthy within {seconds:.0f} s")
 
 
 def serve(tmp_path_factory, *, shifted_clock: bool = False, database_url: str | None = None,
@@ -115,7 +117,7 @@ def serve(tmp_path_factory, *, shifted_clock: bool = False, database_url: str | 
         with db.writing(engine) as session:
             schema.seed_code_lists(session)
         staff = make_staff(engine)
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "DATABASE_URL": database_url, "DEMO": "0"}
     offset_file = None
     launcher = ["-m", "streamlit"]
@@ -130,7 +132,7 @@ def serve(tmp_path_factory, *, shifted_clock: bool = False, database_url: str | 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, server)
+        wait_until_healthy(url, server)
         yield LiveApp(url=url, engine=engine, staff=staff, clock_offset_file=offset_file)
     finally:
         server.terminate()

@@ -33,8 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from services import db, form_drafts
-from tests.browser import _free_port as free_port
-from tests.browser import browser, field, idle, page, rerun, serve, sign_in  # noqa: F401
+from tests.browser import browser, field, free_port, idle, page, rerun, serve, sign_in  # noqa: F401
 from ui import guard
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))

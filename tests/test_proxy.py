@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -28,11 +27,10 @@ import pytest
 from sqlmodel import SQLModel
 
 from services import db, schema
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
 from tests.conftest import PASSWORD, ROOT, make_staff
+from tests.proxying import NGINX, self_signed_certificate
 
-NGINX = shutil.which("nginx") or next((path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None)
-OPENSSL = shutil.which("openssl")
 RENDER = ROOT / "deploy" / "render_nginx.py"
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -130,7 +128,7 @@ def app_port(tmp_path_factory) -> int:
         schema.seed_code_lists(session)
     make_staff(engine)
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "DATABASE_URL": f"sqlite:///{folder}/live.db", "DEMO": "0"}
     environment.pop("STREAMLIT_SERVER_ALLOWED_HOSTS", None)  # the repository's config.toml is under test
     server = subprocess.Popen(
@@ -170,12 +168,6 @@ class Proxy:
                         cafile=self.certificate)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path | None = None) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -192,20 +184,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path | None = None
 
 @pytest.fixture(scope="module")
 def proxy(app_port, tmp_path_factory) -> Proxy:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (make test installs Debian's nginx when run as root)")
-    if OPENSSL is None:
-        pytest.skip("openssl is not installed, so no certificate can be made for the proxy "
-                    "(make test installs it when run as root)")
     folder = tmp_path_factory.mktemp("proxy")
-    certificate, key = folder / "certificate.pem", folder / "key.pem"
-    subprocess.run(
-        [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-         "-keyout", str(key), "-out", str(certificate)],
-        check=True, capture_output=True,
-    )
-    port, http_port = _free_port(), _free_port()
+    certificate, key = self_signed_certificate(folder)
+    port, http_port = free_port(), free_port()
     subprocess.run(
         [sys.executable, str(RENDER), "--server-name", "localhost", "--port", str(port),
          "--http-port", str(http_port), "--listen-address", "127.0.0.1", "--certificate", str(certificate),

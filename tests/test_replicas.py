@@ -13,7 +13,6 @@ Skipped, with the reason, where nginx, openssl or chromium is not installed.
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -28,11 +27,10 @@ import pytest
 from sqlmodel import SQLModel
 
 from services import db, schema
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
 from tests.conftest import PASSWORD, ROOT, make_staff
+from tests.proxying import NGINX, self_signed_certificate
 
-NGINX = shutil.which("nginx") or next((path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None)
-OPENSSL = shutil.which("openssl")
 SERVE = ROOT / "deploy" / "serve.py"
 RENDER = ROOT / "deploy" / "render_nginx.py"
 GRACE_SECONDS = 4  # how long a restarted process keeps its own browsers (serve.py --grace)
@@ -97,16 +95,10 @@ class Cluster:
         return f"127.0.0.1:{self.process_ports[number - 1]}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _two_free_ports() -> int:
     """A port whose next one is free too (serve.py puts process k on base + k - 1)."""
     for _try in range(50):
-        base = _free_port()
+        base = free_port()
         try:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", base + 1))
@@ -118,33 +110,22 @@ def _two_free_ports() -> int:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Cluster:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (make test installs Debian's nginx when run as root)")
-    if OPENSSL is None:
-        pytest.skip("openssl is not installed, so no certificate can be made for the proxy "
-                    "(make test installs it when run as root)")
     folder = tmp_path_factory.mktemp("replicas")
+    certificate, key = self_signed_certificate(folder)  # or skips: no nginx or openssl here
     engine = db.create_database_engine(f"sqlite:///{folder}/live.db")
     SQLModel.metadata.create_all(engine)
     with db.writing(engine) as session:
         schema.seed_code_lists(session)
     make_staff(engine)
     engine.dispose()
-    certificate, key = folder / "certificate.pem", folder / "key.pem"
-    subprocess.run(
-        [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-         "-keyout", str(key), "-out", str(certificate)],
-        check=True, capture_output=True,
-    )
-    base, port = _two_free_ports(), _free_port()
+    base, port = _two_free_ports(), free_port()
     environment = {**os.environ, "DATABASE_URL": f"sqlite:///{folder}/live.db", "DEMO": "0"}
     environment.pop("STREAMLIT_SERVER_ALLOWED_HOSTS", None)  # serve.py names the proxy's server name
     nginx_folder = folder / "nginx"
     with open(folder / "supervisor.log", "wb") as output:
         supervisor = subprocess.Popen(
             [sys.executable, str(SERVE), "--folder", str(nginx_folder), "run", "--replicas", "2",
-             "--base-port", str(base), "--port", str(port), "--http-port", str(_free_port()),
+             "--base-port", str(base), "--port", str(port), "--http-port", str(free_port()),
              "--certificate", str(certificate), "--certificate-key", str(key), "--nginx", NGINX,
              "--grace", str(GRACE_SECONDS), "--check-every", "1"],
             cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT,
