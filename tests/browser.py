@@ -39,6 +39,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import DecodeError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -238,6 +239,16 @@ def idle(page) -> None:
     action must cause a run, use `rerun(page, action)`, or wait for what the run shows.
     """
     page.wait_for_function(IDLE, timeout=20_000)
+
+
+def reload_and_settle(tab) -> None:
+    """Refresh, then wait until the tab has answered about its token and the page has settled: the first
+    run only says "Checking your sign-in…" and can be cut short by the answer's rerun, so runs are not
+    counted here."""
+    tab.reload()
+    tab.get_by_role("button", name="Sign in").or_(tab.get_by_role("button", name="Sign out")).first.wait_for()
+    idle(tab)
+    expect(tab.get_by_text("Checking your sign-in…")).to_have_count(0)
 
 
 def runs(page) -> int:

@@ -19,6 +19,7 @@ from tests.browser import (  # noqa: F401
     fragment_runs,
     idle,
     page,
+    reload_and_settle,
     runs,
     serve,
     sign_in,
@@ -69,8 +70,6 @@ def test_an_open_record_clears_itself_after_the_idle_time_out_without_a_click(pa
     assert page.evaluate("sessionStorage.getItem('ldhub.session')") is None  # the tab forgot its token
 
     # A refresh does not bring the record back.
-    before = runs(page)
-    page.reload()
-    wait_for_runs(page, before + 2)  # the sign-in form, then the run after the tab said it holds no token
+    reload_and_settle(page)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.get_by_text("Aoife")).to_have_count(0)

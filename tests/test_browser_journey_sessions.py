@@ -21,6 +21,7 @@ from tests.browser import (  # noqa: F401
     log_request,
     new_tab,
     page,
+    reload_and_settle,
     rerun,
     runs,
     sign_in,
@@ -41,16 +42,6 @@ def _signed_out(tab, notice: str) -> None:
     expect(tab.get_by_role("button", name="Sign out")).to_have_count(0)
     expect(tab.get_by_role("link", name="Triage queue")).to_have_count(0)
     expect(tab.get_by_role("heading", name="My work")).to_have_count(0)
-
-
-def _reload_and_settle(tab) -> None:
-    """Refresh, then wait until the tab has answered about its token and the page has settled: the first
-    run only says "Checking your sign-in…" (it can even be cut short by the answer's rerun, so runs are
-    not counted here)."""
-    tab.reload()
-    tab.get_by_role("button", name="Sign in").or_(tab.get_by_role("button", name="Sign out")).first.wait_for()
-    idle(tab)
-    expect(tab.get_by_text("Checking your sign-in…")).to_have_count(0)
 
 
 def test_signing_out_in_one_tab_ends_the_session_in_every_other_tab(page, live_app):  # noqa: F811
@@ -84,11 +75,11 @@ def test_signing_out_in_one_tab_ends_the_session_in_every_other_tab(page, live_a
     assert second.evaluate(TOKEN) is None
 
     # The third tab, refreshed without a click, comes back with a token whose session has ended.
-    _reload_and_settle(third)
+    reload_and_settle(third)
     _signed_out(third, "Your session has ended. Please sign in again.")
 
     # The tab that signed out, refreshed: the sign-in form, and it stays.
-    _reload_and_settle(first)
+    reload_and_settle(first)
     expect(first.get_by_role("button", name="Sign in")).to_be_visible()
     expect(first.get_by_role("heading", name="My work")).to_have_count(0)
     expect(first.get_by_role("button", name="Sign out")).to_have_count(0)
