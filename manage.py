@@ -8,7 +8,8 @@
     python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
     python manage.py retention-review             people past retention: counts and ids, no names
     python manage.py bench [--sizes 10k,100k,1m] [--repeats N] [--postgres]   speed and memory by size
-    python manage.py bench --load [--staff 1,5,10,20,40] [--processes 1,2] [--seconds 60]   many staff at once
+    python manage.py bench --load [--staff 1,5,10,20,40] [--processes 1,2] [--seconds 60] [--client protocol|browser]
+                                                  many staff at once
 """
 
 import argparse
@@ -263,7 +264,7 @@ def purge_expired(_arguments) -> None:
     print(f"Deleted {drafts} expired draft(s), {sessions} ended sign-in(s) and {tokens} old submission token(s).")
 
 
-LOAD_OPTIONS = ("staff", "processes", "seconds", "idle_tabs")
+LOAD_OPTIONS = ("staff", "processes", "seconds", "idle_tabs", "client")
 
 
 def bench(arguments) -> None:
@@ -274,7 +275,7 @@ def bench(arguments) -> None:
         load.run(arguments.staff or load.DEFAULT_STAFF, arguments.processes or load.DEFAULT_PROCESSES,
                  seconds=arguments.seconds or load.DEFAULT_SECONDS,
                  idle_tabs=load.DEFAULT_IDLE_TABS if arguments.idle_tabs is None else arguments.idle_tabs,
-                 command=command)
+                 client=arguments.client or load.DEFAULT_CLIENT, command=command)
         return
     if given := [f"--{name.replace('_', '-')}" for name in LOAD_OPTIONS if getattr(arguments, name) is not None]:
         raise SystemExit(f"{', '.join(given)}: only with --load.")
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     bench_parser.add_argument("--keep-databases", type=Path, metavar="FOLDER",
                               help="write the SQLite databases here and keep them (for profiling)")
     load_options = bench_parser.add_argument_group(
-        "--load", "many staff at once: real browsers against `streamlit run` on a PostgreSQL schema of its own "
+        "--load", "many staff at once against `streamlit run` on a PostgreSQL schema of its own "
         "(TEST_DATABASE_URL, else 127.0.0.1:5432/test); writes bench/load.json and bench/load.md")
     load_options.add_argument("--load", action="store_true", help="run the load benchmark (bench/load.py)")
     load_options.add_argument("--staff", type=_levels(40, "staff"), metavar="N,N",
@@ -364,6 +365,11 @@ def main(argv: list[str] | None = None) -> None:
                               help="each level's working time after everyone signed in (default 60)")
     load_options.add_argument("--idle-tabs", type=_bounded(0, 40), metavar="M",
                               help="signed-in idle tabs for the memory per idle session (default 20; 0: not measured)")
+    from bench.load import CLIENTS, DEFAULT_CLIENT
+
+    load_options.add_argument("--client", choices=CLIENTS,
+                              help=f"who drives the staff (default {DEFAULT_CLIENT}): protocol, a light client of "
+                              "Streamlit's own websocket messages; browser, contexts of one headless chromium")
     bench_parser.set_defaults(run=bench)
     arguments = parser.parse_args(argv)
     arguments.given = list(sys.argv[1:] if argv is None else argv)[1:]

@@ -1,36 +1,39 @@
-"""Many staff at once, in real browsers: `python manage.py bench --load`.
+"""Many staff at once: `python manage.py bench --load`.
 
 For each level of the matrix (staff × processes) this starts 1 or 2 `streamlit run app.py`
 servers of their own on 127.0.0.1, all on ONE PostgreSQL schema made for the run (demo data from
 the demo-data generator, plus one account per simulated person, each with a request allocated to
-them and a draft screening of it, all made through services/), and drives N simulated staff as
-browser contexts of ONE headless Debian chromium. Staff are split evenly between the servers
-(person i on server i mod P), which is what the proxy's sticky hash does on average; the load does
-not go through nginx, so TLS costs nothing here.
+them and a draft screening of it, all made through services/), and drives N simulated staff. Staff
+are split evenly between the servers (person i on server i mod P), which is what the proxy's sticky
+hash does on average; the load does not go through nginx, so TLS costs nothing here.
+
+Two drivers do the same daily mix (`--client`): `protocol` (the default, bench/load_protocol.py)
+speaks Streamlit's own websocket protocol with the protobuf messages of the installed
+`streamlit.proto` and draws nothing, so the servers, not the load generator, fill the cores;
+`browser` (bench/load_browser.py) drives each person as a context of ONE headless Debian chromium,
+drawing every page, which on a small machine takes most of the cores. Everything else here — the
+levels, the tallies, saves, memory, connections and the report — is the same for both.
 
 Each person signs in, waits for everyone else to have signed in, then repeats the daily mix, with a
 think time (uniform 2–5 s, from a seeded generator) before every step:
-open the triage queue (sidebar link) → choose their own request (its row's box; once per session,
-since the queue remembers the choice) → open the request (its link) → open its screening (the
-request's Screen button) → type a note into "Custody or court details" and leave the field →
+open the triage queue (sidebar link) → choose their own request (its row in the table; once per
+session, since the queue remembers the choice) → open the request (its link) → open its screening
+(the request's Screen button) → type a note into "Custody or court details" and leave the field →
 save the section → team leads (one person in five, person 0 first) also open Caseload.
 A level runs for `seconds` from the moment everyone has signed in; a step begun before the end is
 finished, none is begun after it.
 
-**What is timed** (an interaction): from just before Playwright's click (or key press) to the
-moment the tab has seen the script run that the action caused finish (its `script_finished`
-message on the websocket) and the page is idle as tests/browser.py's `IDLE` defines it (no status
-widget, no stale element, script not running), with what the step must show on screen (a heading,
-the chosen request, the save's notice). The browser's drawing of the new elements is in it; the
-drawing of charts after the run (Vega) and the think time are not. Timed by the driver's clock, so
-Playwright's own round trips (a few ms on an idle machine) are in it too. Sign-in is timed the same
-way but reported apart: it is not part of the level's window.
+**What is timed** (an interaction): from just before the click (or the field left) to the end of
+the script run it caused (its `script_finished`, after any run the app chains to it with st.rerun or
+st.switch_page) with what the step must show (a heading, the chosen request, the save's notice);
+the browser driver also waits for the page to be drawn and idle. Each driver's module says exactly.
+Sign-in is timed too but reported apart: it is not part of the level's window.
 
 **Errors**: a step not done within `INTERACTION_TIMEOUT` (a time-out), an exception in the driver
-(a failed click, a crashed tab), or a Streamlit error box (`stException` or `st.error`) on screen
-after a step. A failed step is not timed; the person goes back to the home page and goes on. A
-sign-in form that does not come is refreshed, as a person would, up to SIGN_IN_ATTEMPTS times; each
-time is an error.
+(a failed click, a crashed tab, a dropped connection, a widget not there), or a Streamlit error box
+(an exception or `st.error`) on screen after a step. A failed step is not timed; the person goes back
+to the home page and goes on. A sign-in form that does not come is refreshed, as a person would, up
+to SIGN_IN_ATTEMPTS times; each time is an error.
 **Lost saves**: after the level, the saves each person saw confirmed (the notice shown and no error
 box) against what the database holds: every section save raises the screening's version by one
 (optimistic locking) and writes one `save_screening_section` audit row.
@@ -38,25 +41,26 @@ box) against what the database holds: every section save raises the screening's 
 Memory is each server's resident set (VmRSS in /proc/<pid>/status): after a warm-up session has
 visited every page of the mix and been dropped by the server (`disconnectedSessionTTL`, 2 s here), then with
 the level's sessions still open; the difference over the sessions is the memory per session.
-Memory per *idle* session comes from a fresh server with M signed-in tabs doing nothing (and what it
+Memory per *idle* session comes from a fresh server with M signed-in sessions doing nothing (and what it
 still holds once they are closed and dropped: memory kept by the process, not by a session). PostgreSQL
 connections are sampled every half second from pg_stat_activity by their application_name (each
 server's address sets its own; the sampler's connection has another name and is left out by it).
 
-Other helpers and the browser share the machine's cores: the load average and the machine's busy
-share are reported with every level, as the other benchmarks do.
+The load generator shares the machine's cores with the servers: each level reports the servers' CPU
+time, the client's (this process and the browser it started, servers left out), the load average
+and the machine's busy share.
 """
 
 import asyncio
 import os
 import random
-import re
 import secrets
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,6 +72,8 @@ from sqlalchemy.engine import make_url
 from bench import load_report
 from bench.benchmark import ROOT
 
+CLIENTS = ("protocol", "browser")  # bench/load_protocol.py, bench/load_browser.py
+DEFAULT_CLIENT = "protocol"
 MAX_STAFF = 40
 MAX_PROCESSES = 2
 MAX_SECONDS = 600
@@ -113,11 +119,6 @@ KINDS = {
     "sign_in": "Sign in (before the level's window)",
 }
 MIX_KINDS = tuple(kind for kind in KINDS if kind not in ("caseload", "sign_in"))  # what every role does
-
-ERROR_BOXES = """() => [...document.querySelectorAll(
-    '[data-testid="stException"], [data-testid="stAlertContentError"]')]
-    .filter(box => !box.closest('[data-stale="true"]'))
-    .map(box => box.textContent.trim().slice(0, 160))"""
 
 
 def parse_levels(text_given: str, *, most: int, what: str) -> list[int]:
@@ -309,10 +310,34 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of one process so far (/proc/<pid>/stat, fields 14 and 15)."""
+def _process_status(pid: int) -> tuple[int, float]:
+    """(parent pid, user and system CPU seconds so far) of one process: /proc/<pid>/stat, fields 4, 14 and 15."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    return _process_status(pid)[1]
+
+
+def client_cpu_seconds(servers: Sequence[Server]) -> float:
+    """CPU time so far of the load generator: this process and every process under it (the browser
+    and its helpers, with the browser driver) except the servers and theirs."""
+    parents, spent = {}, {}
+    for folder in Path("/proc").iterdir():
+        if not folder.name.isdigit():
+            continue
+        try:
+            parents[int(folder.name)], spent[int(folder.name)] = _process_status(int(folder.name))
+        except OSError:  # ended since the folder was listed
+            continue
+    servers_pids = {server.pid for server in servers}
+    total, waiting = 0.0, [os.getpid()]
+    while waiting:
+        pid = waiting.pop()
+        total += spent.get(pid, 0.0)
+        waiting.extend(child for child, parent in parents.items() if parent == pid and child not in servers_pids)
+    return total
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -372,87 +397,34 @@ class Tally:
     saves_confirmed: int = 0
 
 
-class StaffMember:
-    """One browser context, signed in as one account, on one server."""
+class Person(ABC):
+    """One simulated member of staff, signed in as one account, on one server: the daily mix, the
+    think times, the tally and what happens after a failure. How a step is done (a click in a
+    browser, a message on Streamlit's websocket) is the driver's: bench/load_browser.py,
+    bench/load_protocol.py. A step raises InteractionFailed, or one of DRIVER_ERRORS between
+    timed interactions (counted as an exception)."""
+
+    DRIVER_ERRORS: tuple[type[Exception], ...] = ()
 
     def __init__(self, number: int, account: Account | None, username: str, password: str, server: Server,
-                 context, page, think: tuple[float, float]):
-        from tests.browser import IDLE
-
+                 think: tuple[float, float]):
         self.number, self.account, self.username, self.password = number, account, username, password
-        self.server, self.context, self.page = server, context, page
+        self.server = server
         self.think_seconds = think
         self.random = random.Random(SEED + number)
         self.tally = Tally()
-        self.idle = IDLE
-        self.runs = 0
-        self.run_seen = asyncio.Event()
-        page.on("websocket", lambda websocket: websocket.on("framereceived", self._frame))
-
-    def _frame(self, payload) -> None:
-        # Whole script runs this tab has seen finish (as tests/browser.py counts them): a run stopped
-        # early for a rerun and the idle guard's fragment runs are left out.
-        from google.protobuf.message import DecodeError
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        if not isinstance(payload, bytes):
-            return
-        try:
-            message = ForwardMsg.FromString(payload)
-        except DecodeError:
-            return
-        if message.WhichOneof("type") == "script_finished" and message.script_finished in (
-                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
-            self.runs += 1
-            self.run_seen.set()
 
     async def think(self) -> None:
         await asyncio.sleep(self.random.uniform(*self.think_seconds))
 
-    async def error_boxes(self) -> list[str]:
-        return await self.page.evaluate(ERROR_BOXES)
+    def note(self) -> str:
+        # Never the text the field holds already (saved, or kept as a draft by an earlier level): a
+        # browser sends nothing when a field that did not change is left, and the step would wait in vain.
+        return f"Load benchmark note by {self.username} at {time.time_ns()}"
 
-    async def interact(self, kind: str, action: Callable, shows) -> float:
-        """Do `action`; wait for the run it causes to finish, the page idle and `shows` visible; return the seconds.
-
-        Raises InteractionFailed (not timed) on a time-out, an error box or an exception.
-        """
-        from playwright.async_api import Error as PlaywrightError
-
-        try:
-            await self.page.evaluate("0")  # a round trip: frames already received are counted before `before`
-            before = self.runs
-            started = time.perf_counter()
-            deadline = started + INTERACTION_TIMEOUT
-            await action()
-            while self.runs <= before:
-                self.run_seen.clear()
-                if self.runs > before:
-                    break
-                await asyncio.wait_for(self.run_seen.wait(), max(deadline - time.perf_counter(), 0.001))
-            while True:
-                await self.page.wait_for_function(self.idle, timeout=max(deadline - time.perf_counter(), 0.001) * 1000)
-                if await shows.first.is_visible():
-                    break
-                if boxes := await self.error_boxes():
-                    raise InteractionFailed("error_box", boxes[0])
-                if time.perf_counter() > deadline:
-                    raise TimeoutError
-                await asyncio.sleep(0.05)  # a second run is on its way (a page switch, a rerun after a save)
-            seconds = time.perf_counter() - started
-            if boxes := await self.error_boxes():
-                raise InteractionFailed("error_box", boxes[0])
-        except TimeoutError as timed_out:
-            raise InteractionFailed("timeout", f"{KINDS[kind]}: not done within {INTERACTION_TIMEOUT:.0f} s") \
-                from timed_out
-        except PlaywrightError as error:
-            category = "timeout" if type(error).__name__ == "TimeoutError" else "exception"
-            raise InteractionFailed(category, f"{KINDS[kind]}: {str(error).splitlines()[0][:160]}") from error
-        self.tally.timings.append((kind, seconds))
-        return seconds
-
-    def heading(self, name: str):
-        return self.page.get_by_role("heading", name=name, exact=True, level=1)
+    def failed(self, failure: InteractionFailed, at: float) -> None:
+        self.tally.errors.append({"category": failure.category, "detail": failure.detail,
+                                  "person": self.number, "at_second": round(at, 1)})
 
     async def sign_in(self) -> None:
         """Sign in through the form; a form that does not come is refreshed, as a person would, and
@@ -466,66 +438,18 @@ class StaffMember:
                     raise
                 self.failed(failure, 0.0)
 
-    async def _sign_in_once(self) -> None:
-        from playwright.async_api import Error as PlaywrightError
-
-        try:
-            await self.page.goto(self.server.url, timeout=INTERACTION_TIMEOUT * 1000)
-            await self.page.get_by_label("Username").fill(self.username, timeout=INTERACTION_TIMEOUT * 1000)
-            await self.page.get_by_label("Password", exact=True).fill(self.password)
-        except PlaywrightError as error:
-            shown = " ".join((await self.page.inner_text("body")).split())[:100] if not self.page.is_closed() else ""
-            raise InteractionFailed("timeout" if type(error).__name__ == "TimeoutError" else "exception",
-                                    f"sign-in form not shown (the page shows {shown!r}): "
-                                    f"{str(error).splitlines()[0][:100]}") from error
-        sign_in = self.page.get_by_role("button", name="Sign in", exact=True)
-        await self.interact("sign_in", sign_in.click, self.heading("My work"))
-
-    async def go_to(self, kind: str, link: str, heading: str) -> None:
-        await self.interact(kind, self.page.get_by_role("link", name=link, exact=True).click, self.heading(heading))
+    async def save(self) -> None:
+        self.tally.saves_attempted += 1
+        await self.press_save()
+        self.tally.saves_confirmed += 1  # the notice shown and no error box
 
     async def cycle(self, until: float) -> None:
         """The daily mix once, a think before each step; steps not begun once `until` has passed."""
         from models.codes import Role
-        from tests.browser import GRID_HEADER_HEIGHT, GRID_MARKER_X, GRID_ROW_HEIGHT, LIVE_ELEMENT
 
-        account = self.account
-        page = self.page
-        chosen = page.get_by_text(f"Chosen: {account.reference}", exact=False)
-
-        async def choose_own_request() -> None:
-            if await chosen.first.is_visible():
-                return  # the queue remembers the choice for this session, as a person sees it
-            grid = page.locator(f'{LIVE_ELEMENT} [data-testid="stDataFrame"]').first
-            await grid.locator('table[role="grid"] tbody tr').first.wait_for(state="attached")
-            box = {"x": GRID_MARKER_X, "y": GRID_HEADER_HEIGHT + GRID_ROW_HEIGHT / 2}  # row 1: their own request
-            await self.interact("choose_request", lambda: grid.locator(".dvn-scroller").click(position=box), chosen)
-
-        async def type_a_note() -> None:
-            note = page.locator(LIVE_ELEMENT).get_by_role("textbox", name=NOTE_LABEL, exact=True)
-            # Never the text the field holds already (saved, or kept as a draft by an earlier level):
-            # leaving a field that did not change causes no run, and the step would wait in vain.
-            await note.fill(f"Load benchmark note by {account.username} at {time.time_ns()}")
-            await self.interact("leave_field", lambda: note.press("Tab"), note)
-
-        async def save() -> None:
-            self.tally.saves_attempted += 1
-            await self.interact("save_section", page.get_by_role("button", name=SAVE_BUTTON, exact=True).click,
-                                page.get_by_text(SAVED_NOTICE, exact=True))
-            self.tally.saves_confirmed += 1
-
-        steps = [
-            lambda: self.go_to("triage_queue", "Triage queue", "Triage queue"),
-            choose_own_request,
-            lambda: self.interact("open_request", page.get_by_role("link", name=f"Open {account.reference}").click,
-                                  self.heading(f"Request {account.reference}")),
-            lambda: self.interact("open_screening", page.get_by_role(
-                "button", name=re.compile(rf"for {re.escape(account.reference)} \(opens their draft")).click,
-                self.heading("Screening")),
-            type_a_note,
-            save,
-        ]
-        if account.role == Role.TEAM_LEAD:
+        steps = [lambda: self.go_to("triage_queue", "Triage queue", "Triage queue"), self.choose_own_request,
+                 self.open_request, self.open_screening, self.type_a_note, self.save]
+        if self.account.role == Role.TEAM_LEAD:
             steps.append(lambda: self.go_to("caseload", "Caseload", "Caseload"))
         for step in steps:
             await self.think()
@@ -533,27 +457,13 @@ class StaffMember:
                 return
             await step()
 
-    async def recover(self) -> None:
-        """After a failed step: back to the home page, signing in again if the session was lost."""
-        await self.page.goto(self.server.url, timeout=INTERACTION_TIMEOUT * 1000)
-        signed_in, sign_in_form = self.heading("My work"), self.page.get_by_label("Username")
-        await signed_in.or_(sign_in_form).first.wait_for(timeout=INTERACTION_TIMEOUT * 1000)
-        if await sign_in_form.is_visible():
-            await self.sign_in()
-
-    def failed(self, failure: InteractionFailed, at: float) -> None:
-        self.tally.errors.append({"category": failure.category, "detail": failure.detail,
-                                  "person": self.number, "at_second": round(at, 1)})
-
     async def work(self, start: float, until: float) -> None:
         """Cycles until `until` (time.monotonic()); each failure counted, then recovered from."""
-        from playwright.async_api import Error as PlaywrightError
-
         while time.monotonic() < until:
             try:
                 await self.cycle(until)
-            except (InteractionFailed, PlaywrightError) as failure:
-                if isinstance(failure, PlaywrightError):  # between timed steps: typing, finding the table
+            except (InteractionFailed, *self.DRIVER_ERRORS) as failure:
+                if not isinstance(failure, InteractionFailed):  # between timed steps: typing, finding a widget
                     failure = InteractionFailed("exception", str(failure).splitlines()[0][:160])
                 self.failed(failure, time.monotonic() - start)
                 try:
@@ -563,31 +473,60 @@ class StaffMember:
                                 time.monotonic() - start)
                     return
 
+    @abstractmethod
+    async def _sign_in_once(self) -> None:
+        """Open the app, fill in the sign-in form and press Sign in (timed as "sign_in")."""
+
+    @abstractmethod
+    async def go_to(self, kind: str, link: str, heading: str) -> None:
+        """Follow the page link `link`; done when the page's title reads `heading`."""
+
+    @abstractmethod
+    async def choose_own_request(self) -> None:
+        """Choose the queue's first row, their own request, unless the queue shows it chosen already."""
+
+    @abstractmethod
+    async def open_request(self) -> None:
+        """Follow the chosen request's link to its page."""
+
+    @abstractmethod
+    async def open_screening(self) -> None:
+        """Press the request's Screen button, which opens its draft."""
+
+    @abstractmethod
+    async def type_a_note(self) -> None:
+        """Type self.note() into NOTE_LABEL and leave the field."""
+
+    @abstractmethod
+    async def press_save(self) -> None:
+        """Press SAVE_BUTTON; done when SAVED_NOTICE shows."""
+
+    @abstractmethod
+    async def recover(self) -> None:
+        """After a failed step: back to the home page, signed in."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Leave: the tab or connection closed (the server drops the session DROPPED_AFTER s later)."""
+
 
 # --- A level --------------------------------------------------------------------------------------
 
 
 @dataclass
 class Run:
-    """What every level shares: the schema, the browser, the settings, the progress line."""
+    """What every level shares: the schema, the driver's maker of people, the folder, the progress line.
+
+    `new_person(number, account, username, server)` makes a Person of the run's driver (signed out).
+    """
 
     setup: Setup
-    browser: object
+    new_person: Callable
     folder: Path
-    think: tuple[float, float]
     report: Callable[[str], None]
 
 
-async def new_person(run: Run, number: int, account: Account | None, username: str, server: Server) -> StaffMember:
-    # Reduced motion: Streamlit's running indicator animates in every tab, and on 2 cores shared with
-    # the servers each animation frame the browsers draw is time taken from what is measured.
-    context = await run.browser.new_context(viewport={"width": 1400, "height": 1000}, reduced_motion="reduce")
-    context.set_default_timeout(INTERACTION_TIMEOUT * 1000)
-    page = await context.new_page()
-    return StaffMember(number, account, username, run.setup.password, server, context, page, run.think)
-
-
-async def bounded(people: Sequence[StaffMember], work: Callable, limit: float, what: str) -> list:
+async def bounded(people: Sequence[Person], work: Callable, limit: float, what: str) -> list:
     """Run `work(person)` for everyone at once for at most `limit` seconds; whoever is still going
     then is stopped and counted as an error (so that a level, and the run, ends in bounded time)."""
     tasks = [asyncio.create_task(work(person)) for person in people]
@@ -600,12 +539,12 @@ async def bounded(people: Sequence[StaffMember], work: Callable, limit: float, w
     return [None if task in pending else task.result() for task in tasks]
 
 
-async def sign_in_all(run: Run, people: Sequence[StaffMember], label: str) -> list[StaffMember]:
+async def sign_in_all(run: Run, people: Sequence[Person], label: str) -> list[Person]:
     """Sign everyone in, SIGN_INS_AT_ONCE at a time; those who could not are reported and left out."""
     gate = asyncio.Semaphore(SIGN_INS_AT_ONCE)
     done = 0
 
-    async def one(person: StaffMember) -> bool:
+    async def one(person: Person) -> bool:
         nonlocal done
         async with gate:
             try:
@@ -631,7 +570,7 @@ async def warm_up(run: Run, servers: Sequence[Server]) -> None:
     """Each server runs every page of the mix once, in a session then closed and dropped: the memory
     a first visit adds (imports, compiled pages, caches) is in the baseline, not in the sessions."""
     for server in servers:
-        person = await new_person(run, -1, None, WARM_UP_ACCOUNT, server)
+        person = await run.new_person(-1, None, WARM_UP_ACCOUNT, server)
         try:
             await person.sign_in()
             await person.go_to("triage_queue", "Triage queue", "Triage queue")
@@ -640,11 +579,11 @@ async def warm_up(run: Run, servers: Sequence[Server]) -> None:
         except InteractionFailed as failure:
             raise RuntimeError(f"the warm-up on server {server.index} failed: {failure.detail}") from failure
         finally:
-            await person.context.close()
+            await person.close()
     await asyncio.sleep(DROPPED_AFTER + 2)
 
 
-async def progress(run: Run, label: str, people: Sequence[StaffMember], until: float) -> None:
+async def progress(run: Run, label: str, people: Sequence[Person], until: float) -> None:
     while (left := until - time.monotonic()) > 0:
         await asyncio.sleep(min(PROGRESS_EVERY, left))
         interactions = sum(len(person.tally.timings) for person in people)
@@ -658,7 +597,7 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
     run.report(f"{label} starting {processes} server(s)…")
     servers = [await asyncio.to_thread(start_server, run.setup, index, run.folder) for index in range(processes)]
     sampler = None
-    people: list[StaffMember] = []
+    people: list[Person] = []
     try:
         run.report(f"{label} warm-up, then {DROPPED_AFTER + 2:.0f} s for its session to be dropped…")
         await warm_up(run, servers)
@@ -666,12 +605,13 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
         sampler = ConnectionSampler(run.setup)
         sampler.start()
         accounts = run.setup.accounts[:staff]
-        people = [await new_person(run, number, account, account.username, servers[number % processes])
+        people = [await run.new_person(number, account, account.username, servers[number % processes])
                   for number, account in enumerate(accounts)]
         signed_in = await sign_in_all(run, people, label)
         since = datetime.now(UTC)
         counts_before = await asyncio.to_thread(save_counts, run.setup.engine, accounts, since)
         cpu_before = [cpu_seconds(server.pid) for server in servers]
+        client_before = client_cpu_seconds(servers)
         ticks_before, load_before = machine_ticks(), os.getloadavg()[0]
         start = time.monotonic()
         until = start + seconds
@@ -682,6 +622,7 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
         reporter.cancel()
         rss_after = [rss_mib(server.pid) for server in servers]  # the sessions still open
         cpu_after = [cpu_seconds(server.pid) for server in servers]
+        client_after = client_cpu_seconds(servers)
         ticks_after = machine_ticks()
         connections = sampler.finish()
         sampler = None
@@ -690,7 +631,7 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
         if sampler is not None:
             sampler.finish()
         for person in people:
-            await person.context.close()
+            await person.close()
         for server in servers:
             await asyncio.to_thread(stop_server, server)
     sessions_by_server = [sum(1 for person in signed_in if person.server is server) for server in servers]
@@ -702,6 +643,7 @@ async def run_level(run: Run, processes: int, staff: int, seconds: float) -> dic
         signed_in=len(signed_in), sessions_by_server=sessions_by_server, rss_before=rss_before, rss_after=rss_after,
         connections=connections, server_cpu=[after - before for before, after in zip(cpu_before, cpu_after,
                                                                                      strict=True)],
+        client_cpu=client_after - client_before,
         machine_busy=(ticks_after[0] - ticks_before[0]) / max(ticks_after[1] - ticks_before[1], 1),
         load_average=(load_before, os.getloadavg()[0]))
 
@@ -713,25 +655,25 @@ async def idle_sessions(run: Run, tabs: int) -> dict:
     label = f"[idle: {tabs} tabs on 1 process]"
     run.report(f"{label} starting a server…")
     server = await asyncio.to_thread(start_server, run.setup, 0, run.folder)
-    people: list[StaffMember] = []
-    still_open: list[StaffMember] = []
+    people: list[Person] = []
+    still_open: list[Person] = []
     try:
         await warm_up(run, [server])
         before = rss_mib(server.pid)
         accounts = run.setup.accounts
-        people = [await new_person(run, number, None, accounts[number % len(accounts)].username, server)
+        people = [await run.new_person(number, None, accounts[number % len(accounts)].username, server)
                   for number in range(tabs)]
         still_open = list(people)
         signed_in = await sign_in_all(run, people, label)
         await asyncio.sleep(SETTLE_SECONDS)
         after = rss_mib(server.pid)
         while still_open:
-            await still_open.pop().context.close()
+            await still_open.pop().close()
         await asyncio.sleep(DROPPED_AFTER + 2)
         after_closing = rss_mib(server.pid)
     finally:
         for person in still_open:
-            await person.context.close()
+            await person.close()
         await asyncio.to_thread(stop_server, server)
     return load_report.idle_result(tabs=tabs, signed_in=len(signed_in), rss_before=before, rss_after=after,
                                    rss_after_closing=after_closing,
@@ -754,26 +696,28 @@ def expected_minutes(staff: Sequence[int], processes: Sequence[int], seconds: fl
     return about / 60, (at_most + 120) / 60
 
 
-async def _run_levels(setup: Setup, folder: Path, staff: Sequence[int], processes: Sequence[int], seconds: float,
-                      idle_tabs: int, think: tuple[float, float], report: Callable[[str], None]) -> tuple[list, dict]:
-    from playwright.async_api import async_playwright
+def driver(client: str) -> Callable:
+    """The driver module's `people(password, think)`: an async context making that client's people."""
+    if client == "browser":
+        from bench import load_browser
 
-    from tests.browser import CHROMIUM, CHROMIUM_FLAGS
+        return load_browser.people
+    from bench import load_protocol
 
-    # Loopback only: every host name but the servers' own address fails to resolve.
-    flags = [*CHROMIUM_FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
-        run = Run(setup, browser, folder, think, report)
-        try:
-            idle = await idle_sessions(run, idle_tabs) if idle_tabs else None
-            levels = []
-            for process_count in processes:
-                for staff_count in staff:
-                    levels.append(await run_level(run, process_count, staff_count, seconds))
-                    report(load_report.level_line(levels[-1]))
-        finally:
-            await browser.close()
+    return load_protocol.people
+
+
+async def _run_levels(setup: Setup, folder: Path, client: str, staff: Sequence[int], processes: Sequence[int],
+                      seconds: float, idle_tabs: int, think: tuple[float, float],
+                      report: Callable[[str], None]) -> tuple[list, dict]:
+    async with driver(client)(setup.password, think) as new_person:
+        run = Run(setup, new_person, folder, report)
+        idle = await idle_sessions(run, idle_tabs) if idle_tabs else None
+        levels = []
+        for process_count in processes:
+            for staff_count in staff:
+                levels.append(await run_level(run, process_count, staff_count, seconds))
+                report(load_report.level_line(levels[-1]))
     return levels, idle
 
 
@@ -783,6 +727,7 @@ def run(
     *,
     seconds: float = DEFAULT_SECONDS,
     idle_tabs: int = DEFAULT_IDLE_TABS,
+    client: str = DEFAULT_CLIENT,
     requests: int = DEFAULT_REQUESTS,
     think: tuple[float, float] = THINK_SECONDS,
     base_url: str | None = None,
@@ -791,15 +736,18 @@ def run(
     report: Callable[[str], None] = print,
 ) -> dict:
     """Run the matrix, print the table and (unless results_folder is None) write load.json and load.md."""
-    from tests.browser import CHROMIUM
-
+    if client not in CLIENTS:
+        raise ValueError(f"the client is one of {', '.join(CLIENTS)}, not {client!r}")
     staff, processes = sorted(set(staff)), sorted(set(processes))
     if not (staff[0] >= 1 and staff[-1] <= MAX_STAFF and processes[0] >= 1 and processes[-1] <= MAX_PROCESSES
             and 0 < seconds <= MAX_SECONDS and 0 <= idle_tabs <= MAX_STAFF):
         raise ValueError(f"staff 1–{MAX_STAFF}, processes 1–{MAX_PROCESSES}, seconds up to {MAX_SECONDS} and idle "
                          f"tabs up to {MAX_STAFF}")
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"Debian's chromium is needed at {CHROMIUM} (this benchmark never downloads a browser)")
+    if client == "browser":
+        from tests.browser import CHROMIUM
+
+        if not Path(CHROMIUM).exists():
+            raise RuntimeError(f"Debian's chromium is needed at {CHROMIUM} (this benchmark never downloads a browser)")
     base_url = base_url or os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL
     about, at_most = expected_minutes(staff, processes, seconds, idle_tabs)
     started = time.monotonic()
@@ -808,22 +756,23 @@ def run(
         elapsed = int(time.monotonic() - started)
         report(f"{elapsed // 60:02d}:{elapsed % 60:02d} {line}")
 
-    say(f"Load benchmark: staff {staff} × processes {processes}, {seconds:.0f} s a level, {idle_tabs} idle tabs; "
-           f"about {about:.0f} min (at most {at_most:.0f}).")
+    say(f"Load benchmark ({client} client): staff {staff} × processes {processes}, {seconds:.0f} s a level, "
+        f"{idle_tabs} idle tabs; about {about:.0f} min (at most {at_most:.0f}).")
     machine = load_report.describe_machine(base_url)
     setup = prepare_database(base_url, staff[-1], requests, say)
     try:
         with tempfile.TemporaryDirectory(prefix="ldhub-load-") as folder:
-            levels, idle = asyncio.run(_run_levels(setup, Path(folder), staff, processes, seconds, idle_tabs, think,
-                                                   say))
+            levels, idle = asyncio.run(_run_levels(setup, Path(folder), client, staff, processes, seconds, idle_tabs,
+                                                   think, say))
     finally:
         setup.engine.dispose()
         drop_schema(base_url, setup.schema)
     machine["load_after"] = list(os.getloadavg())
     built = load_report.build(levels, idle, command=command, machine=machine, settings={
-        "staff": staff, "processes": processes, "seconds": seconds, "idle_tabs": idle_tabs, "requests": requests,
-        "think_seconds": list(think), "interaction_timeout": INTERACTION_TIMEOUT, "lead_every": LEAD_EVERY,
-        "sign_ins_at_once": SIGN_INS_AT_ONCE, "minutes": round((time.monotonic() - started) / 60, 1)})
+        "client": client, "staff": staff, "processes": processes, "seconds": seconds, "idle_tabs": idle_tabs,
+        "requests": requests, "think_seconds": list(think), "interaction_timeout": INTERACTION_TIMEOUT,
+        "lead_every": LEAD_EVERY, "sign_ins_at_once": SIGN_INS_AT_ONCE,
+        "minutes": round((time.monotonic() - started) / 60, 1)})
     report(load_report.text_table(built))
     if results_folder is not None:
         json_path, markdown_path = load_report.write(built, results_folder)

@@ -25,15 +25,32 @@ BAR_STAFF = 40
 P95_BAR_STAFF, P95_BAR_PROCESSES = 20, 2
 EXAMPLES = 5
 
-NOTES = (
-    "Interaction time: from just before Playwright's click or key press to the tab having seen the script run it "
-    "caused finish (script_finished on the websocket), the page idle (no status widget, no stale element) and the "
-    "step's result on screen. Chart drawing after the run and think time are not in it; Playwright's own round "
-    "trips are.",
+# What is timed and what the load generator costs, by client (bench/load_protocol.py, bench/load_browser.py).
+CLIENT_NOTES = {
+    "protocol": (
+        "Interaction time: from just before the client sends the click (a rerun_script BackMsg on Streamlit's "
+        "websocket, with every widget value it holds) to the script_finished of the whole run it caused (after any "
+        "run the app chained to it with st.rerun or st.switch_page) with the step's result among the elements "
+        "received. Nothing is drawn: a browser would add its drawing on top.",
+        "The protocol client (one Python process, no browser) shares the machine with the servers and PostgreSQL; "
+        "its own CPU time is the client CPU column. It runs no JavaScript: it never answers the sign-in page's "
+        "question about a kept sign-in (that page waits 3 s, before the level's window) and does not run the idle "
+        "guard's fragment every 30 s as an open tab does.",
+    ),
+    "browser": (
+        "Interaction time: from just before Playwright's click or key press to the tab having seen the script run it "
+        "caused finish (script_finished on the websocket), the page idle (no status widget, no stale element) and "
+        "the step's result on screen. Chart drawing after the run and think time are not in it; Playwright's own "
+        "round trips are.",
+        "One headless chromium drives every session on the same machine as the servers and PostgreSQL: at many staff "
+        "the browser's own drawing competes with the servers for the cores (the client CPU column and machine busy % "
+        "say how much).",
+    ),
+}
+STAFF_SPLIT = (
     "Staff are split evenly between the processes (person i on process i mod P): what the proxy's sticky hash does "
-    "on average. The load goes straight to each streamlit process, not through nginx, so TLS costs nothing here.",
-    "One headless chromium drives every session on the same machine as the servers and PostgreSQL: at many staff "
-    "the browser's own drawing competes with the servers for the cores (machine busy % says how full they were).",
+    "on average. The load goes straight to each streamlit process, not through nginx, so TLS costs nothing here.")
+NOTES = (
     "Memory per session: the servers' RSS with the level's sessions open, less their RSS after a warm-up session "
     "(every page of the mix once) was closed and dropped, over the sessions. Argon2's 19 MiB per sign-in may stay "
     "in the allocator, so this is an upper bound on what the sessions themselves hold: the idle-session line "
@@ -44,6 +61,8 @@ NOTES = (
     "more for a while.",
     "Lost saves: saves a person saw confirmed (the notice, no error box) less the version increments of their own "
     "draft screening (each section save raises it by one; its audit rows are counted too).",
+    "Client CPU: the load generator's CPU time in the level's window, this process and every process it started "
+    "(the browser and its helpers) except the servers.",
 )
 
 
@@ -73,8 +92,8 @@ def connection_summary(samples: Sequence[tuple[int, int]]) -> dict:
 
 def level_result(*, processes: int, staff: int, seconds: float, worked: float, tallies: Sequence, saves: Sequence,
                  signed_in: int, sessions_by_server: Sequence[int], rss_before: Sequence[float],
-                 rss_after: Sequence[float], connections: dict, server_cpu: Sequence[float], machine_busy: float,
-                 load_average: tuple[float, float]) -> dict:
+                 rss_after: Sequence[float], connections: dict, server_cpu: Sequence[float], client_cpu: float,
+                 machine_busy: float, load_average: tuple[float, float]) -> dict:
     """One level's figures from each person's tally and the measurements around it.
 
     `saves` holds, per person, (saves they saw confirmed, (version, audit rows) before, the same after).
@@ -124,6 +143,7 @@ def level_result(*, processes: int, staff: int, seconds: float, worked: float, t
         # The servers' own cost of one interaction, whatever the browsers on the same cores cost:
         # what a capacity plan multiplies by the clicks a region makes.
         "server_cpu_per_interaction": sum(server_cpu) / len(worked_timings) if worked_timings else None,
+        "client_cpu_seconds": round(client_cpu, 1),
         "machine_busy_percent": round(100 * machine_busy, 1),
         "load_average": [round(value, 2) for value in load_average],
     }
@@ -209,11 +229,12 @@ def describe_machine(base_url: str) -> dict:
 
 
 def build(levels: list[dict], idle: dict | None, *, command: str, machine: dict, settings: dict) -> dict:
+    """Everything the run reports; `settings["client"]` names the driver (its notes say what is timed)."""
     add_ratios(levels)
     cores = machine.get("cores_usable") or machine.get("cores") or os.cpu_count() or 1
     return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": command, "machine": machine,
             "settings": settings, "levels": levels, "idle_sessions": idle, "knee": knees(levels, cores),
-            "bars": bars(levels, idle), "notes": list(NOTES)}
+            "bars": bars(levels, idle), "notes": [*CLIENT_NOTES[settings["client"]], STAFF_SPLIT, *NOTES]}
 
 
 # --- Text and Markdown ------------------------------------------------------------------------------
@@ -221,7 +242,7 @@ def build(levels: list[dict], idle: dict | None, *, command: str, machine: dict,
 HEADINGS = ("Processes", "Staff", "Interactions", "p50", "p95", "p95 ÷ 1 staff", "Caseload p95 (÷ 1 staff)",
             "Sign-in p95", "Errors", "Saves confirmed / stored", "Lost saves", "MiB per session",
             "PG connections open max / mean", "PG busy max / mean", "Server CPU s", "Server CPU per interaction",
-            "Machine busy", "Load")
+            "Client CPU s", "Machine busy", "Load")
 
 
 def _seconds(value: float | None) -> str:
@@ -256,6 +277,7 @@ def cells(level: dict) -> list[str]:
         f"{_number(connections['busy_max'], 0)} / {_number(connections['busy_mean'])}",
         " + ".join(_number(value) for value in level["server_cpu_seconds"]),
         _seconds(level["server_cpu_per_interaction"]),
+        _number(level["client_cpu_seconds"]),
         f"{level['machine_busy_percent']:.0f}%",
         f"{level['load_average'][0]:.1f}→{level['load_average'][1]:.1f}",
     ]
@@ -292,13 +314,13 @@ def text_table(built: dict) -> str:
     widths = [max(len(row[column]) for row in table) for column in range(len(HEADINGS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join([*lines, "", *_summary_lines(built), NOTES[1]])  # how the staff were split, and no TLS
+    return "\n".join([*lines, "", *_summary_lines(built), STAFF_SPLIT])
 
 
 def markdown(built: dict) -> str:
     machine, settings = built["machine"], built["settings"]
     lines = [
-        "# Load: many staff at once in real browsers",
+        f"# Load: many staff at once ({settings['client']} client)",
         "",
         f"`{built['command']}` on {built['date']}: {machine['cpu_model']}, {machine['cores']} cores, "
         f"{machine['memory_gib']:.0f} GiB; PostgreSQL {machine.get('postgresql')}; commit {machine['git']}. "
