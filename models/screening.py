@@ -15,6 +15,7 @@ class ScreeningBase(Editable):
     screened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     site_id: int | None = Field(default=None, foreign_key="site.id")
     contact_mechanism: str | None = Field(default=None, sa_type=code_column(2))
+    attendance: str | None = Field(default=None, sa_type=code_column(2))  # attended or did not attend
     custody_or_court_details: str | None = Field(default=None, max_length=NOTE_LIMIT)
     appropriate_adult_required: bool = False
     appropriate_adult_reason: str | None = Field(default=None, max_length=NOTE_LIMIT)

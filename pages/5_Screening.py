@@ -168,6 +168,7 @@ def person_and_context(messages: FieldMessages) -> None:
     messages.under("site_id")
     field(messages, "screened_at", "when", "Screening", day="screened_on", hour="screened_time", fold="screened_fold")
     field(messages, "contact_mechanism", "code", codes=codes.ContactMechanism)
+    field(messages, "attendance", "code", codes=codes.AttendanceCode)
     field(messages, "custody_or_court_details", "area")
     under_18 = view.age is not None and view.age < screening.ADULT_AGE
     st.checkbox("Appropriate adult required", key=k("appropriate_adult_required"), disabled=under_18,

@@ -53,6 +53,7 @@ from models.base import UTCDateTime
 from models.codes import (
     EDITABLE_CODE_LISTS,
     ActivityKind,
+    AttendanceCode,
     CodeList,
     ConsentStatus,
     ContactMechanism,
@@ -1097,6 +1098,7 @@ class _History:
             "site_id": site_id,
             "practitioner_id": practitioner,
             "contact_mechanism": CONTACT_MECHANISMS.pick(rng),
+            "attendance": AttendanceCode.ATTENDED_ON_TIME,  # a screening with findings: the person was seen
             "custody_or_court_details": self._phrase(detail_key) if detail_key else None,
             "appropriate_adult_required": appropriate_adult_reason is not None,
             "appropriate_adult_reason": appropriate_adult_reason,

@@ -38,6 +38,7 @@ from models import (
 from models import validators as check
 from models.codes import (
     OPEN_REQUEST_STATUSES,
+    AttendanceCode,
     CodeList,
     ConsentStatus,
     ContactMechanism,
@@ -82,6 +83,7 @@ FIELD_LABELS: dict[str, str] = {
     "site_id": "Site",
     "screened_at": "Date and time of screening",
     "contact_mechanism": "Contact mechanism",
+    "attendance": "Attended or did not attend",
     "custody_or_court_details": "Custody or court details",
     "appropriate_adult_required": "Appropriate adult required",
     "appropriate_adult_reason": "Reason an appropriate adult is required",
@@ -131,6 +133,7 @@ class PersonAndContext:
     screened_time: time | None = None
     screened_fold: int | None = None  # in the autumn hour that happens twice: 0 the first (BST), 1 the second
     contact_mechanism: str | None = None
+    attendance: str | None = None
     custody_or_court_details: str | None = None
     appropriate_adult_required: bool = False
     appropriate_adult_reason: str | None = None
@@ -390,7 +393,8 @@ def _amendments(session: Session, screening_id: int) -> list[AmendmentRow]:
 
 # Stored codes shown by their labels in the amendment history.
 FIELD_CODES: dict[str, type] = {
-    "contact_mechanism": ContactMechanism, "consent_to_screening": ConsentStatus, "consent_to_share": ConsentStatus,
+    "contact_mechanism": ContactMechanism, "attendance": AttendanceCode, "consent_to_screening": ConsentStatus,
+    "consent_to_share": ConsentStatus,
     "learning_disability_status": DiagnosisStatus, "autism_status": DiagnosisStatus, "risk_to_self": RiskLevel,
     "risk_to_others": RiskLevel, "risk_from_others": RiskLevel, "outcome": ScreeningOutcome,
 }
@@ -624,6 +628,7 @@ def save_person_and_context(
         _check_screened_at(session, screening, screened_at, errors)
     values["screened_at"] = screened_at
     values["contact_mechanism"] = _code(errors, data.contact_mechanism, "contact_mechanism", ContactMechanism)
+    values["attendance"] = _code(errors, data.attendance, "attendance", AttendanceCode)
     values["custody_or_court_details"] = _text(errors, data.custody_or_court_details, "custody_or_court_details",
                                                NOTE_LIMIT)
     aa_reason = _text(errors, data.appropriate_adult_reason, "appropriate_adult_reason", NOTE_LIMIT)

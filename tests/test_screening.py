@@ -274,6 +274,19 @@ def test_another_teams_site_and_an_unknown_contact_mechanism_are_refused(engine,
     assert set(errors) == {"site_id", "contact_mechanism"}
 
 
+def test_whether_the_person_attended_is_kept_as_its_national_code(engine, staff):
+    draft = start(engine, staff)
+    save(engine, staff, draft.id, screening.save_person_and_context, context(staff, attendance="3"))
+    assert view(engine, staff, draft.id).screening.attendance == "3"  # did not attend without warning
+
+
+def test_an_attendance_outside_the_national_list_is_refused_and_nothing_saved(engine, staff):
+    draft = start(engine, staff)
+    errors = refused(engine, staff, draft.id, screening.save_person_and_context, context(staff, attendance="9"))
+    assert errors == {"attendance": "Attended or did not attend: choose one of the listed answers."}
+    assert view(engine, staff, draft.id).screening.attendance is None
+
+
 def test_free_text_over_its_limit_is_refused_with_the_field_named(engine, staff):
     draft = start(engine, staff)
     errors = refused(engine, staff, draft.id, screening.save_person_and_context,
