@@ -7,6 +7,7 @@
     python manage.py create-app-role NAME [--print-sql]  PostgreSQL: the least-privileged role the app runs as
     python manage.py backup PATH                  SQLite online backup (PostgreSQL: use pg_dump)
     python manage.py retention-review             people past retention: counts and ids, no names
+    python manage.py national-return --month 2026-11 --username lead [--output FOLDER]   MHSDS tables and data quality
     python manage.py bench [--sizes 10k,100k,1m] [--repeats N] [--postgres]   speed and memory by size
     python manage.py bench --load [--staff 1,5,10,20,40] [--processes 1,2] [--seconds 60] [--client protocol|browser]
                                                   many staff at once
@@ -14,6 +15,7 @@
 
 import argparse
 import getpass
+import io
 import os
 import re
 import secrets
@@ -30,7 +32,7 @@ from models import Team, User
 from models.codes import Role
 from services import accounts, db, form_drafts, passwords, schema, sign_in_sessions, submissions
 from services.config import load_config
-from services.errors import InputErrors, NotFound
+from services.errors import InputErrors, NotFound, PermissionDenied
 
 DEMO_PASSWORD_FILE = Path("data/demo-password.txt")
 
@@ -254,6 +256,42 @@ def retention_review(_arguments) -> None:
         print("To delete, an administrator approves them on the Retention review page.")
 
 
+def national_return(arguments) -> None:
+    """The month's national return (workbook and CSV files) written to a folder, as the named user.
+
+    The user's permissions apply and the export is audited under their name, as on the Export page.
+    """
+    from services import national_return as national
+
+    engine = db.get_engine()
+    try:
+        month = national.ReturnMonth.parse(arguments.month)
+        with db.reading(engine) as session:
+            user = session.exec(select(User).where(User.username == arguments.username)).first()
+        if user is None or not user.active:
+            raise SystemExit(f"No active account called {arguments.username!r}.")
+        files, built = {}, None
+        for write, suffix in ((national.write_workbook, "xlsx"), (national.write_csv_zip, "zip")):
+            files[national.file_name(month, suffix)] = content = io.BytesIO()
+            with db.reading(engine) as session:
+                built = write(session, user, month, target=content)
+    except InputErrors as refused:
+        raise SystemExit(refused.errors["month"]) from None
+    except PermissionDenied:
+        raise SystemExit(f"{arguments.username} may not export the national return (needs export and caseload "
+                         "permissions).") from None
+    folder = Path(arguments.output)  # made only once the files exist: a refusal leaves nothing behind
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content.getvalue())
+        print(f"Wrote {folder / name}")
+    print(f"{month.label}: {built.in_words()}")
+    for line in built.quality:
+        share = line.share(national.Quality.VALID)
+        print(f"  {line.check.title}: {line.records} records, "
+              + ("none this month" if share is None else f"{share:.0%} valid, {line.to_fix} to fix"))
+
+
 def purge_expired(_arguments) -> None:
     """Delete what the app keeps only for a while: unsaved drafts (7 days), ended sign-ins, old
     submission tokens. Safe to run at any time (a daily cron job, say); it never touches records."""
@@ -342,6 +380,12 @@ def main(argv: list[str] | None = None) -> None:
     backup_parser.set_defaults(run=backup)
     commands.add_parser("retention-review", help="list people past retention (ids, no names)").set_defaults(
         run=retention_review)
+    return_parser = commands.add_parser("national-return",
+                                        help="write a month's national return (MHSDS) and its data-quality report")
+    return_parser.add_argument("--month", required=True, help="year-month, e.g. 2026-11")
+    return_parser.add_argument("--username", required=True, help="whose export it is (their permissions apply)")
+    return_parser.add_argument("--output", default=".", help="folder for the workbook and the zip (default: here)")
+    return_parser.set_defaults(run=national_return)
     commands.add_parser("purge-expired", help="delete expired drafts, ended sign-ins and old submission tokens"
                         ).set_defaults(run=purge_expired)
     bench_parser = commands.add_parser("bench", help="measure pages, queries, export and demo data by size")

@@ -140,6 +140,10 @@ def figures(export_rows: Sequence[int] = EXPORT_ROWS) -> list[Figure]:
     rows += [Figure("caseload.filter_choices", CASELOAD, "filter_choices", "s"),
              Figure("caseload.data_stamp", CASELOAD, "data_stamp (cache key)", "s")]
     rows += [Figure(f"caseload.{key}", CASELOAD, key, "s") for key in _caseload_measures()]
+    rows += [Figure("national.quality_by_month", CASELOAD, "National return: data quality, 12 months (its chart)",
+                    "s"),
+             Figure("national.workbook", EXPORT, "National return, last complete month: workbook", "s"),
+             Figure("national.csv_zip", EXPORT, "National return, last complete month: CSV files (zip)", "s")]
     for rows_wanted in export_rows:
         label = f"{reporting.size_label(rows_wanted)} rows"
         for writer in EXPORT_WRITERS:
@@ -579,7 +583,25 @@ def time_queries(engine: Engine, subjects: Subjects, repeats: int) -> dict[str, 
     for key, info in MEASURES.items():
         results[f"caseload.{key}"] = guarded(lambda info=info: timed(
             reading(lambda session: info.function(session, lead, filters)), repeats))
+    results.update(time_national_return(lead, reading, repeats))
     return results
+
+
+def time_national_return(lead, reading: Callable, repeats: int) -> dict[str, dict]:
+    """The Caseload page's 12 months of data quality, and the last complete month's files (each audited)."""
+    import io
+
+    from services import national_return
+
+    month = national_return.ReturnMonth.recent(2)[1]
+    return {
+        "national.quality_by_month": guarded(lambda: timed(
+            reading(lambda session: national_return.quality_by_month(session, lead)), repeats)),
+        "national.workbook": guarded(lambda: timed(reading(
+            lambda session: national_return.write_workbook(session, lead, month, target=io.BytesIO())), repeats)),
+        "national.csv_zip": guarded(lambda: timed(reading(
+            lambda session: national_return.write_csv_zip(session, lead, month, target=io.BytesIO())), repeats)),
+    }
 
 
 def time_people(engine: Engine, subjects: Subjects, repeats: int) -> dict[str, dict]:

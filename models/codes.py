@@ -206,6 +206,19 @@ class CodeList(LabelledCode):
     REQUEST_TYPE = "request_type", "Request types"
 
 
+# National codes an editable list's entries may carry (Mental Health Services Data Set): SOURCE OF
+# REFERRAL FOR MENTAL HEALTH SERVICES (domain.md, and NHS England's MHSDS data-quality rules) and
+# REFERRAL CLOSURE REASON (01 to 09, valid values in NHS England's MHSDS data-quality rules; their
+# meanings were not confirmed here, so the seeded closure reasons carry none: a team maps its own).
+NATIONAL_CODES: dict[CodeList, tuple[str, ...]] = {
+    CodeList.SOURCE_OF_REFERRAL: (
+        "A1", "A2", "A3", "A4", "B1", "B2", "C1", "C2", "C3", "D1", "D2", "E1", "E2", "E3", "E4", "E5", "E6",
+        "F1", "F2", "F3", "G1", "G2", "G3", "G4", "H1", "H2", "I1", "I2", "M1", "M2", "M3", "M4", "M5", "M6",
+        "M7", "N3", "P1",
+    ),
+    CodeList.CLOSURE_REASON: ("01", "02", "03", "04", "05", "06", "07", "08", "09"),
+}  # fmt: skip
+
 # (code, label, national code or None) — seeded once; teams edit labels, order and activity.
 EDITABLE_CODE_LISTS: dict[CodeList, list[tuple[str, str, str | None]]] = {
     CodeList.VULNERABILITY: [

@@ -100,13 +100,19 @@ def codes_section() -> None:
         new_label = st.text_input("New label", value=item.label, help="Up to 100 characters.",
                                   key=f"code_label_{item.id}_{round_}")
         messages.under("label")
-        if item.national_code:
-            st.caption(f"National code {item.national_code} stays beside the label.")
+        national = st.text_input("National code (the national return reports this)", value=item.national_code or "",
+                                 max_chars=10, key=f"code_national_{item.id}_{round_}",
+                                 help="Mental Health Services Data Set code, e.g. E1 for police; closure reasons "
+                                      "01 to 09. Changing it changes past months' returns too.")
+        messages.under("national_code")
         common = {"form": f"code_{item.id}", "versions": [("code", item.id)]}
-        save, up, down, toggle = st.columns(4)
+        save, national_save, up, down, toggle = st.columns(5)
         if save.form_submit_button("Save label"):
             attempt(engine, user, admin.rename_code, item.id, version, new_label, messages=messages,
                     done="Label saved.", **common)
+        if national_save.form_submit_button("Save national code"):
+            attempt(engine, user, admin.set_national_code, item.id, version, national, messages=messages,
+                    done="National code saved.", **common)
         if up.form_submit_button("Move up"):
             attempt(engine, user, admin.move_code, item.id, version, -1, done="Moved up.", **common)
         if down.form_submit_button("Move down"):

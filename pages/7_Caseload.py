@@ -15,6 +15,7 @@ from services.permissions import Permission
 from ui import charts
 from ui.export_button import export_button
 from ui.guard import app_engine, require
+from ui.national_return import month_on_month
 from ui.query_filters import FilterBar, FilterKind, QueryFilter, parse
 
 CACHE_SECONDS = 300
@@ -184,3 +185,5 @@ for pair in layout:
     for column, chart_key in zip(st.columns(2), pair, strict=True):
         with column:
             chart_panel(chart_key, results[chart_key], specs[chart_key], filters)
+
+month_on_month(engine, user, stamp, clock.today_in_london())

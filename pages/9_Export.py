@@ -8,6 +8,7 @@ from services.permissions import Permission, has_permission
 from ui.export_button import export_button, kpi_button
 from ui.export_form import column_picker, filter_widgets
 from ui.guard import app_engine, require
+from ui.national_return import export_tab
 
 user = require(Permission.EXPORT, title="Export")
 engine = app_engine()
@@ -17,7 +18,7 @@ st.caption("Excel files of exactly the records a list selects, with UK dates and
 
 lists = export.exportable_lists(user)
 kpi = has_permission(user, Permission.VIEW_CASELOAD)
-tabs = st.tabs(["A list", "KPI workbook"] if kpi else ["A list"])
+tabs = st.tabs(["A list", "KPI workbook", "National return (MHSDS)"] if kpi else ["A list"])
 
 with tabs[0]:
     if not lists:
@@ -63,3 +64,5 @@ if kpi:
         period = st.selectbox("Month or quarter", periods, format_func=lambda chosen_period: chosen_period.label,
                               key="export_kpi_period")
         kpi_button(user, period)
+    with tabs[2]:
+        export_tab(engine, user)

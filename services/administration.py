@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, func, select
 
 from models import CodeItem, Request, Screening, Setting, Site, Team, User
-from models.codes import OPEN_REQUEST_STATUSES, CodeList, ScreeningStatus, SiteKind
+from models.codes import NATIONAL_CODES, OPEN_REQUEST_STATUSES, CodeList, ScreeningStatus, SiteKind
 from models.organisation import NAME_LIMIT
 from models.validators import FieldError, person_name
 from services import audit, db, locking, settings, submissions
@@ -322,6 +322,11 @@ def _national_code(code_list: CodeList, national_code: str | None) -> str | None
         return None
     if not NATIONAL_CODE.fullmatch(value):
         raise InputErrors({"national_code": "A national code is 1 to 10 letters or digits, such as E1 or M6."})
+    allowed = NATIONAL_CODES.get(code_list)
+    if allowed is not None and value not in allowed:
+        raise InputErrors({"national_code": (
+            f"{value} is not a national code for {code_list.label.lower()}: use one of {', '.join(allowed)}."
+        )})
     return value
 
 
@@ -389,6 +394,29 @@ def rename_code(session: Session, user: User, item_id: int, expected_version: in
     locking.flush(session)
     audit.record(session, user, "rename_code", entity="code_item", entity_id=item.id,
                  detail=f"{item.list_name}.{item.code}: {previous} → {new_label}")
+    return item
+
+
+def set_national_code(session: Session, user: User, item_id: int, expected_version: int,
+                      national_code: str | None) -> CodeItem:
+    """Give a code its national code, change it or take it away (where the list allows none).
+
+    The national return reports every record with this code under the new national code, past
+    months included: the audit row keeps the old and the new.
+    """
+    db.require_writing(session)
+    require(user, Permission.MANAGE_SERVICE)
+    item = _get(session, CodeItem, item_id, "code")
+    locking.check_version(session, item, expected_version)
+    new_code = _national_code(CodeList(item.list_name), national_code)
+    if new_code == item.national_code:
+        return item
+    previous, item.national_code = item.national_code, new_code
+    locking.touch(item, user)
+    session.add(item)
+    locking.flush(session)
+    audit.record(session, user, "set_national_code", entity="code_item", entity_id=item.id,
+                 detail=f"{item.list_name}.{item.code}: {previous or 'none'} → {new_code or 'none'}")
     return item
 
 

@@ -85,6 +85,7 @@ ACTION_LABELS: dict[str, str] = {
     "delete_site": "Deleted a site",
     "add_code": "Added a code",
     "rename_code": "Renamed a code",
+    "set_national_code": "Set a code's national code",
     "reorder_code": "Moved a code",
     "deactivate_code": "Withdrew a code",
     "reactivate_code": "Reactivated a code",

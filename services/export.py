@@ -208,7 +208,7 @@ def export_list(
     rows = _list_rows(session, user, exportable, filters, chosen, exported_at, yield_per=YIELD_PER)
     written = write_counted_workbook(target, title=exportable.title, columns=chosen, rows=rows, about=about,
                                      progress=progress, progress_every=YIELD_PER)
-    _audit_export(session, user, exportable, described, chosen, written.rows)
+    _audit_list_export(session, user, exportable, described, chosen, written.rows)
     return ExportResult(
         list_name=exportable.name,
         title=exportable.title,
@@ -245,14 +245,14 @@ def _about(session: Session, user: User, exportable: ExportableList, described: 
     return lines
 
 
-def _audit_export(session: Session, user: User, exportable: ExportableList, described: Sequence[tuple[str, str]],
+def _audit_list_export(session: Session, user: User, exportable: ExportableList, described: Sequence[tuple[str, str]],
                   chosen: Sequence[ExportColumn], rows: int) -> None:
     detail = (f"{exportable.title}: {rows} rows; filters: {filters_in_words(described)}; "
               f"columns: {len(chosen)} of {len(exportable.columns)}")
-    _audit(session, user, exportable.name, detail)
+    audit_export(session, user, exportable.name, detail)
 
 
-def _audit(session: Session, user: User, entity: str, detail: str, action: str = "export") -> None:
+def audit_export(session: Session, user: User, entity: str, detail: str, action: str = "export") -> None:
     if session.info.get("writing"):
         # The caller's own write transaction: the audit row commits with it.
         audit.record(session, user, action, entity=entity, detail=detail)
@@ -296,7 +296,7 @@ def preview_rows(session: Session, user: User, list_name: str, filters: Any = No
         described = describe_filters(session, user, exportable, filters)
         detail = (f"{exportable.title}: first {len(shown)} rows shown; filters: {filters_in_words(described)}; "
                   f"columns: {len(chosen)} of {len(exportable.columns)}")
-        _audit(session, user, exportable.name, detail, action="preview_export")
+        audit_export(session, user, exportable.name, detail, action="preview_export")
     return shown
 
 
@@ -458,7 +458,7 @@ def kpi_workbook(session: Session, user: User, period: KpiPeriod, *, target: Bin
     about += [(caseload.MEASURES[key].title, caseload.MEASURES[key].definition) for key in frames]
     written = write_sheets(target, sheets, about=about)
     detail = f"KPI workbook: {period.label}; {len(sheets)} measures; {written.rows} rows"
-    _audit(session, user, KPI_LIST_NAME, detail)
+    audit_export(session, user, KPI_LIST_NAME, detail)
     return ExportResult(
         list_name=KPI_LIST_NAME,
         title=f"KPI workbook {period.label}",

@@ -208,7 +208,8 @@ def test_duplicate_label_in_a_list_is_refused(engine, staff):
 
 
 def test_sources_of_referral_need_a_valid_national_code(engine, staff):
-    for bad, message in [(None, "national code"), ("E-1", "1 to 10 letters or digits")]:
+    for bad, message in [(None, "national code"), ("E-1", "1 to 10 letters or digits"),
+                         ("Z9", "Z9 is not a national code for sources of referral: use one of A1, A2,")]:
         with pytest.raises(InputErrors) as refused:
             _write(engine, administration.add_code, staff.administrator, CodeList.SOURCE_OF_REFERRAL,
                    "Liaison nurse", bad)
@@ -216,6 +217,46 @@ def test_sources_of_referral_need_a_valid_national_code(engine, staff):
     item = _write(engine, administration.add_code, staff.administrator, CodeList.SOURCE_OF_REFERRAL,
                   "Liaison nurse", " m6 ")
     assert item.national_code == "M6"
+
+
+def _closure_reason(engine, staff, code: str) -> CodeItem:
+    with db.reading(engine) as session:
+        return next(item for item in administration.list_codes(session, staff.administrator, CodeList.CLOSURE_REASON)
+                    if item.code == code)
+
+
+def test_a_closure_reason_is_given_its_national_code_and_the_change_is_audited(engine, staff):
+    screened = _closure_reason(engine, staff, "screened")
+    assert screened.national_code is None  # seeded without one: their meanings were not confirmed
+    mapped = _write(engine, administration.set_national_code, staff.administrator, screened.id, screened.version,
+                    " 02 ")
+    assert (mapped.national_code, mapped.label, mapped.version) == ("02", "Screened", screened.version + 1)
+    _write(engine, administration.set_national_code, staff.administrator, mapped.id, mapped.version, "")
+    assert _fresh(engine, CodeItem, screened.id).national_code is None  # a closure reason may have none
+    assert [event.detail for event in _audits(engine, "set_national_code")] == [
+        "closure_reason.screened: none → 02", "closure_reason.screened: 02 → none"]
+
+
+@pytest.mark.parametrize("list_name, code, bad, message", [
+    (CodeList.CLOSURE_REASON, "screened", "10",
+     "10 is not a national code for closure reasons: use one of 01, 02, 03, 04, 05, 06, 07, 08, 09."),
+    (CodeList.CLOSURE_REASON, "screened", "0 1", "A national code is 1 to 10 letters or digits, such as E1 or M6."),
+    (CodeList.SOURCE_OF_REFERRAL, "police", "",
+     "Sources of referral need their national code (Mental Health Services Data Set), such as M6 for any other "
+     "service or agency."),
+    (CodeList.SOURCE_OF_REFERRAL, "police", "E7", "E7 is not a national code for sources of referral: use one of"),
+])
+def test_a_bad_national_code_is_refused_with_the_codes_allowed_and_nothing_changes(engine, staff, list_name, code,
+                                                                                   bad, message):
+    with db.reading(engine) as session:
+        item = next(entry for entry in administration.list_codes(session, staff.administrator, list_name)
+                    if entry.code == code)
+    with pytest.raises(InputErrors) as refused:
+        _write(engine, administration.set_national_code, staff.administrator, item.id, item.version, bad)
+    assert refused.value.errors["national_code"].startswith(message)
+    fresh = _fresh(engine, CodeItem, item.id)
+    assert (fresh.national_code, fresh.version) == (item.national_code, item.version)
+    assert _audits(engine, "set_national_code") == []
 
 
 def test_request_types_can_be_renamed_but_not_added(engine, staff):

@@ -64,6 +64,7 @@ from services import (
     export,
     export_lists,
     home,
+    national_return,
     organisation,
     people,
     person_record,
@@ -312,6 +313,10 @@ class Action:
 
 
 A = Action
+
+
+def this_month() -> national_return.ReturnMonth:
+    return national_return.ReturnMonth.recent(1)[0]
 R = True  # acts on one record of a team
 CASELOAD_FILTERS = lambda r, u: (caseload.CaseloadFilters.default(),)  # noqa: E731
 CASELOAD_MEASURES = (
@@ -429,6 +434,14 @@ ACTIONS: list[Action] = [
       lambda r, u: (export.month_period(clock.today_in_london().year, clock.today_in_london().month),),
       kwargs=lambda r, u: {"target": BytesIO()}),
     A(export.exportable_lists, needs(P.EXPORT), False, session=False, quiet=True),
+    # National return: this month's, so the team's own records are in it
+    A(national_return.build_return, needs(P.EXPORT, P.VIEW_CASELOAD), False, lambda r, u: (this_month(),)),
+    *(A(function, needs(P.EXPORT, P.VIEW_CASELOAD), False, lambda r, u: (this_month(),),
+        kwargs=lambda r, u: {"target": BytesIO()})
+      for function in (national_return.write_workbook, national_return.write_csv_zip)),
+    A(national_return.quality_report, needs(P.VIEW_CASELOAD), False, lambda r, u: (this_month(),)),
+    A(national_return.quality_by_month, needs(P.VIEW_CASELOAD), False),
+    A(national_return.records_to_fix, needs(P.VIEW_CASELOAD), False, lambda r, u: (this_month(), "nhs_number")),
     # Audit log
     A(audit_log.list_query, needs(P.VIEW_AUDIT), False, lambda r, u: (audit_log.AuditFilters(),), session=False,
       then=lambda s, query: rows(s, query.statement), scope=ORGANISATION),
@@ -459,6 +472,8 @@ ACTIONS: list[Action] = [
     A(administration.rename_code, needs(P.MANAGE_SERVICE), False,
       lambda r, u: (r.code_item.id, r.code_item.version, f"Renamed vulnerability {next(_serial)}"),
       scope=ORGANISATION),
+    A(administration.set_national_code, needs(P.MANAGE_SERVICE), False,
+      lambda r, u: (r.code_item.id, r.code_item.version, None), scope=ORGANISATION),
     A(administration.move_code, needs(P.MANAGE_SERVICE), False,
       lambda r, u: (r.code_item.id, r.code_item.version, -1), scope=ORGANISATION),
     A(administration.set_code_active, needs(P.MANAGE_SERVICE), False,
@@ -498,6 +513,7 @@ ACTIONS: list[Action] = [
 # counts (None) and the Export page's list of lists (empty). Neither returns client data.
 
 NOT_IN_THE_MATRIX = {
+    "export.audit_export": "writes the audit row of an export whose own function checked permission first",
     "accounts.change_own_password": "changes the signed-in user's own password only (tests/test_accounts.py)",
     "audit.record": "writes the audit row for the operation that calls it; not an operation itself",
     "export_lists.describe_filters": "called by export_list only, after its permission check, for the About sheet",

@@ -27,7 +27,7 @@ import altair as alt
 import pandas as pd
 from altair.utils.schemapi import debug_mode
 
-from services import clock
+from services import clock, national_return
 from services.caseload import DAYS, RAG_LABELS, CaseloadFilters, week_starts
 
 SELECTION = "pick"
@@ -450,6 +450,46 @@ BUILDERS: dict[str, Callable[[pd.DataFrame, CaseloadFilters], ChartSpec]] = {
     "out_of_hours": out_of_hours,
     "activities_by_month": activities_by_month,
 }
+
+
+QUALITY_COLOURS = {**RAG_COLOURS, "none": "#cfd8dc"}
+QUALITY_FIELDS = ("month_code", "check")
+
+
+def data_quality_by_month(rows: list[dict]) -> ChartSpec:
+    """The national return's checks (rows) by month (columns), coloured red, amber or green by the share
+    valid and labelled with it: a click on a cell lists that month's records to fix for that check."""
+    if not rows:
+        return ChartSpec(None, QUALITY_FIELDS)
+    frame = pd.DataFrame(rows)
+    frame["month_code"] = frame["month"].map(lambda first_day: f"{first_day:%Y-%m}")
+    frame["month_short"] = frame["month"].map(lambda first_day: f"{first_day:%b %Y}")
+    frame["shown"] = frame["share_valid"].map(lambda share: "—" if pd.isna(share) else f"{share:.0%}")
+    frame["rag_words"] = frame["rag"].map(national_return.RAG_WORDS)
+    frame = frame.drop(columns=["month"])
+    months = list(dict.fromkeys(frame["month_short"]))
+    checks = list(dict.fromkeys(frame["title"]))
+    pick = _pick(*QUALITY_FIELDS)
+    base = alt.Chart(_inline(frame)).encode(
+        x=alt.X("month_short:O", title="Month", sort=months, scale=alt.Scale(domain=months),
+                axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("title:N", title="", sort=checks, scale=alt.Scale(domain=checks),
+                axis=alt.Axis(labelLimit=LABEL_LIMIT + 60)),
+    )
+    cells = base.mark_rect(stroke="white").encode(
+        color=alt.Color("rag:N", title="Share valid",
+                        scale=alt.Scale(domain=list(QUALITY_COLOURS), range=list(QUALITY_COLOURS.values())),
+                        legend=alt.Legend(labelExpr=_label_expr(national_return.RAG_WORDS), orient="bottom",
+                                          direction="horizontal")),
+        opacity=_opacity(pick),
+        tooltip=[alt.Tooltip("title:N", title="Check"), alt.Tooltip("month_label:N", title="Month"),
+                 alt.Tooltip("shown:N", title="Valid"), alt.Tooltip("valid:Q", title="Records valid"),
+                 alt.Tooltip("records:Q", title="Records")],
+    ).add_params(pick)
+    # White on the dark red and green cells, black on amber and grey: readable on each.
+    on_dark = alt.condition("datum.rag == 'red' || datum.rag == 'green'", alt.value("white"), alt.value("black"))
+    labels = base.mark_text(fontSize=11).encode(text="shown:N", color=on_dark)
+    return ChartSpec(alt.layer(cells, labels).properties(height=_rows_height(len(checks))), QUALITY_FIELDS)
 
 
 def build(key: str, frame: pd.DataFrame, filters: CaseloadFilters) -> ChartSpec:
