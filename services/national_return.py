@@ -173,6 +173,19 @@ def _code_item(code_list: CodeList):
             .subquery(f"{code_list.value}_codes"))
 
 
+def _open_in_month(scope: Scope) -> Select:
+    """Ids of the requests open at some time in the month, with those received after it (the caller
+    leaves them out): received in the month, closed in it or later, or not closed. Each part has an
+    index of its own, (team, received) or (team, closed); said as one condition, the databases read
+    every request received before the month's end."""
+    team = Request.team_id == scope.team_id
+    return union(
+        select(Request.id).where(team, Request.received_at >= scope.start, Request.received_at < scope.end),
+        select(Request.id).where(team, Request.closed_at >= scope.start),
+        select(Request.id).where(team, Request.closed_at.is_(None)),
+    ).subquery("open_in_month").select()
+
+
 def referrals_select(scope: Scope) -> Select:
     """Requests open at some time in the month: received before its end and not closed before its start."""
     source, closure = _code_item(CodeList.SOURCE_OF_REFERRAL), _code_item(CodeList.CLOSURE_REASON)
@@ -182,8 +195,7 @@ def referrals_select(scope: Scope) -> Select:
                Request.closure_reason, closure.c.national_code.label("closure_national_code"))
         .outerjoin(source, source.c.code == Request.source_of_referral)
         .outerjoin(closure, closure.c.code == Request.closure_reason)
-        .where(Request.team_id == scope.team_id, Request.received_at < scope.end,
-               or_(Request.closed_at.is_(None), Request.closed_at >= scope.start))
+        .where(Request.id.in_(_open_in_month(scope)), Request.received_at < scope.end)
     )
 
 
@@ -512,17 +524,18 @@ def rag(share: float | None) -> str:
     return "green" if share >= GREEN_FROM else "amber" if share >= AMBER_FROM else "red"
 
 
-def quality_by_month(session: Session, user: User, months: int = 12, today: date | None = None) -> list[dict]:
-    """The last `months` months' share valid for every check, oldest first: rows for a chart."""
+def chart_rows(session: Session, user: User, month: ReturnMonth) -> list[dict]:
+    """One month's share valid for every check: the month-on-month chart's rows for that month."""
     _require_quality(user)
-    rows = []
-    for month in reversed(ReturnMonth.recent(months, today)):
-        for line in quality_lines(session, Scope.of(user, month)):
-            check = line.check
-            rows.append({"month": month.first_day, "month_label": month.label, "check": check.key,
-                         "title": check.title, "records": line.records, "valid": line.counts[Quality.VALID],
-                         "share_valid": line.share(Quality.VALID), "rag": rag(line.share(Quality.VALID))})
-    return rows
+    return [{"month": month.first_day, "month_label": month.label, "check": line.check.key,
+             "title": line.check.title, "records": line.records, "valid": line.counts[Quality.VALID],
+             "share_valid": line.share(Quality.VALID), "rag": rag(line.share(Quality.VALID))}
+            for line in quality_lines(session, Scope.of(user, month))]
+
+
+def quality_by_month(session: Session, user: User, months: int = 12, today: date | None = None) -> list[dict]:
+    """The last `months` months' chart rows, oldest first (this month last, so a slip shows as it happens)."""
+    return [row for month in reversed(ReturnMonth.recent(months, today)) for row in chart_rows(session, user, month)]
 
 
 # --- The extract -------------------------------------------------------------------------------------

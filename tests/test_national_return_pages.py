@@ -72,11 +72,17 @@ def test_an_administrator_without_export_gets_no_return_and_one_with_it_does(app
     assert not granted.exception and _national_tab(granted) is not None
 
 
-def test_the_caseload_page_draws_twelve_months_of_data_quality(app_test, sqlite_engine, sqlite_staff):
+def test_the_caseload_page_draws_twelve_months_of_data_quality_when_asked(app_test, sqlite_engine, sqlite_staff):
     build_month(sqlite_engine, sqlite_staff)
     test = app_test("pages/7_Caseload.py", sqlite_staff.team_lead).run()
     assert not test.exception
     assert "Data quality for the national return" in [header.value for header in test.header]
+    assert "chart_data_quality" not in [chart.key for chart in test.get("vega_lite_chart")]  # not on first visit
+    (show,) = [button for button in test.button if button.label == "Show data quality for the last 12 months"]
+    show.click().run()
+    assert not test.exception
+    assert "chart_data_quality" in [chart.key for chart in test.get("vega_lite_chart")]
+    test.run()  # asked once: kept for the session's reruns
     assert "chart_data_quality" in [chart.key for chart in test.get("vega_lite_chart")]
 
 

@@ -441,6 +441,7 @@ ACTIONS: list[Action] = [
       for function in (national_return.write_workbook, national_return.write_csv_zip)),
     A(national_return.quality_report, needs(P.VIEW_CASELOAD), False, lambda r, u: (this_month(),)),
     A(national_return.quality_by_month, needs(P.VIEW_CASELOAD), False),
+    A(national_return.chart_rows, needs(P.VIEW_CASELOAD), False, lambda r, u: (this_month(),)),
     A(national_return.records_to_fix, needs(P.VIEW_CASELOAD), False, lambda r, u: (this_month(), "nhs_number")),
     # Audit log
     A(audit_log.list_query, needs(P.VIEW_AUDIT), False, lambda r, u: (audit_log.AuditFilters(),), session=False,

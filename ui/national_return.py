@@ -104,22 +104,45 @@ def download(engine: Engine, user: User, month: ReturnMonth, write: Callable, su
                        icon=":material/download:", key=f"national_return_{suffix}")
 
 
-@st.cache_data(ttl=300, show_spinner=False, max_entries=50)
-def _by_month(user_id: int, team_id: int, role: str, stamp: int, today, _user, _engine) -> tuple[list[dict], dict]:
-    """Twelve months of checks and the chart's spec, keyed by the user, their team and the data version."""
+CHART_MONTHS = 12
+CHART_ASKED = "national_return_chart_asked"
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=200)
+def _month_rows(user_id: int, team_id: int, role: str, month: ReturnMonth, stamp: int, _user, _engine) -> list[dict]:
+    """A month's chart rows, keyed by the user, their team, the month and the data version."""
     with db.reading(_engine) as session:
-        rows = national_return.quality_by_month(session, _user, today=today)
-    spec = charts.data_quality_by_month(rows)
-    return rows, (None if spec.chart is None else charts.vega_lite(spec.chart))
+        return national_return.chart_rows(session, _user, month)
+
+
+def _rows_with_progress(engine: Engine, user: User, stamp: int, today) -> list[dict]:
+    months = list(reversed(ReturnMonth.recent(CHART_MONTHS, today)))
+    bar = st.progress(0.0, text=f"Counting {months[0].label}…")
+    rows = []
+    for index, month in enumerate(months):
+        rows += _month_rows(user.id, user.team_id, user.role, month, stamp, user, engine)
+        bar.progress((index + 1) / len(months), text=f"Counted {index + 1} of {len(months)} months")
+    bar.empty()
+    return rows
 
 
 def month_on_month(engine: Engine, user: User, stamp: int, today) -> None:
-    """The Caseload page's chart: each check's share valid for the last 12 months; a cell lists its records."""
-    _, spec = _by_month(user.id, user.team_id, user.role, stamp, today, user, engine)
+    """The Caseload page's chart: each check's share valid for the last 12 months; a cell lists its records.
+
+    Counted when asked for (then kept for the session, from the cache while the data stay the same):
+    twelve months of every check take seconds at a large service, which the page's first visit should
+    not wait for.
+    """
     with st.container(border=True):
         st.header("Data quality for the national return")
         st.caption("Each check of the monthly national return (MHSDS) for the last 12 months, this month last: the "
                    "share of records valid. The team's records in each month, whatever the filters above.")
+        if not st.session_state.get(CHART_ASKED):
+            if not st.button("Show data quality for the last 12 months", icon=":material/grid_on:",
+                             key="national_return_show_chart"):
+                return
+            st.session_state[CHART_ASKED] = True
+        spec = _spec(_rows_with_progress(engine, user, stamp, today))
         if spec is None:
             st.info("No records in the last 12 months.")
             return
@@ -136,3 +159,8 @@ def month_on_month(engine: Engine, user: User, stamp: int, today) -> None:
             st.warning("That cell has no list behind it.")
             return
         records_to_fix(engine, user, month, check)
+
+
+def _spec(rows: list[dict]) -> dict | None:
+    built = charts.data_quality_by_month(rows)
+    return None if built.chart is None else charts.vega_lite(built.chart)
