@@ -482,7 +482,9 @@ def data_quality_by_month(rows: list[dict]) -> ChartSpec:
                         legend=alt.Legend(labelExpr=_label_expr(national_return.RAG_WORDS), orient="bottom",
                                           direction="horizontal")),
         opacity=_opacity(pick),
-        tooltip=[alt.Tooltip("title:N", title="Check"), alt.Tooltip("month_label:N", title="Month"),
+        # "Reporting month", not the axis's "Month": a screen reader hears a mark's fields by title, and
+        # two of one title would keep only the axis's short "Oct 2026"
+        tooltip=[alt.Tooltip("title:N", title="Check"), alt.Tooltip("month_label:N", title="Reporting month"),
                  alt.Tooltip("shown:N", title="Valid"), alt.Tooltip("valid:Q", title="Records valid"),
                  alt.Tooltip("records:Q", title="Records")],
     ).add_params(pick)

@@ -18,6 +18,7 @@ from ui import charts
 MONTHS_OFFERED = 24
 SHOWN_RECORDS = 100  # links drawn at once: a month with every closure unmapped can list thousands
 RECORD_PAGES = {"person": "pages/4_People.py", "request": "pages/3_Request.py", "screening": "pages/5_Screening.py"}
+GRID_ROW_PIXELS = 35  # Streamlit's data grid: the heading and each row
 RAG_BACKGROUNDS = {"green": "#c8e6c9", "amber": "#ffecb3", "red": "#ffcdd2", "none": ""}
 
 
@@ -39,7 +40,9 @@ def quality_table(lines: list[national_return.QualityLine], key: str) -> nationa
     styled = frame.style.apply(lambda column: [f"background-color: {colour}" if colour else "" for colour in colours],
                                subset=["Valid (%)"]).format({"Valid (%)": lambda share: "—" if pd.isna(share)
                                                              else f"{share:.1f}%"})
-    event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row", key=key)
+    # Tall enough for every line: a line scrolled out of view cannot be seen to be chosen.
+    event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row", key=key,
+                         height=GRID_ROW_PIXELS * (len(rows) + 1) + 3)
     chosen = event.selection.rows if event is not None else []
     # The checks are a fixed list in a fixed order, so a row's position names its check on every rerun.
     return national_return.CHECKS[chosen[0]] if chosen else None
