@@ -114,10 +114,10 @@ class ReturnMonth:
         if matched is None or not 1 <= int(matched.group(2)) <= 12:
             raise InputErrors({"month": f"Give the month as year-month, for example 2026-11 (not {text!r})."})
         chosen = cls(int(matched.group(1)), int(matched.group(2)))
-        if chosen.year < EARLIEST_YEAR or chosen.first_day > clock.today_in_london():
-            raise InputErrors({"month": f"{chosen.label} has not started yet: choose a month up to this one."
-                               if chosen.year >= EARLIEST_YEAR else
-                               f"Choose a month from {EARLIEST_YEAR} onwards."})
+        if chosen.year < EARLIEST_YEAR:
+            raise InputErrors({"month": f"Choose a month from {EARLIEST_YEAR} onwards."})
+        if chosen.first_day > clock.today_in_london():
+            raise InputErrors({"month": f"{chosen.label} has not started yet: choose a month up to this one."})
         return chosen
 
     @classmethod
