@@ -13,6 +13,7 @@ written twice.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import Session, func, select
@@ -381,20 +382,8 @@ def add_code(session: Session, user: User, code_list: CodeList | str, label: str
 
 def rename_code(session: Session, user: User, item_id: int, expected_version: int, label: str | None) -> CodeItem:
     """Change the local label; the code, and any national code beside it, stay as they are."""
-    db.require_writing(session)
-    require(user, Permission.MANAGE_SERVICE)
-    item = _get(session, CodeItem, item_id, "code")
-    locking.check_version(session, item, expected_version)
-    new_label = _code_label(session, CodeList(item.list_name), label, item.id)
-    if new_label == item.label:
-        return item
-    previous, item.label = item.label, new_label
-    locking.touch(item, user)
-    session.add(item)
-    locking.flush(session)
-    audit.record(session, user, "rename_code", entity="code_item", entity_id=item.id,
-                 detail=f"{item.list_name}.{item.code}: {previous} → {new_label}")
-    return item
+    return _change_code(session, user, item_id, expected_version, "label", "rename_code",
+                        lambda item: _code_label(session, CodeList(item.list_name), label, item.id))
 
 
 def set_national_code(session: Session, user: User, item_id: int, expected_version: int,
@@ -404,19 +393,27 @@ def set_national_code(session: Session, user: User, item_id: int, expected_versi
     The national return reports every record with this code under the new national code, past
     months included: the audit row keeps the old and the new.
     """
+    return _change_code(session, user, item_id, expected_version, "national_code", "set_national_code",
+                        lambda item: _national_code(CodeList(item.list_name), national_code))
+
+
+def _change_code(session: Session, user: User, item_id: int, expected_version: int, field: str, action: str,
+                 checked: Callable[[CodeItem], str | None]) -> CodeItem:
+    """One field of a code, checked against its list; audited with the old and new values when it changes."""
     db.require_writing(session)
     require(user, Permission.MANAGE_SERVICE)
     item = _get(session, CodeItem, item_id, "code")
     locking.check_version(session, item, expected_version)
-    new_code = _national_code(CodeList(item.list_name), national_code)
-    if new_code == item.national_code:
+    new_value = checked(item)
+    previous = getattr(item, field)
+    if new_value == previous:
         return item
-    previous, item.national_code = item.national_code, new_code
+    setattr(item, field, new_value)
     locking.touch(item, user)
     session.add(item)
     locking.flush(session)
-    audit.record(session, user, "set_national_code", entity="code_item", entity_id=item.id,
-                 detail=f"{item.list_name}.{item.code}: {previous or 'none'} → {new_code or 'none'}")
+    audit.record(session, user, action, entity="code_item", entity_id=item.id,
+                 detail=f"{item.list_name}.{item.code}: {previous or 'none'} → {new_value or 'none'}")
     return item
 
 

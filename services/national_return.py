@@ -32,7 +32,6 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -49,6 +48,7 @@ from models.codes import (
     DiagnosisStatus,
     EthnicCategory,
     GenderIdentity,
+    LabelledCode,
     NhsNumberStatus,
     Urgency,
 )
@@ -269,19 +269,12 @@ def patients_select(scope: Scope) -> Select:
 # --- Data quality ------------------------------------------------------------------------------------
 
 
-class Quality(StrEnum):
-    VALID = "valid"
-    NOT_STATED = "not_stated"  # a national "not stated" or "not known" code: allowed, but worth asking again
-    INVALID = "invalid"
-    MISSING = "missing"
-
-
-QUALITY_LABELS = {
-    Quality.VALID: "Valid",
-    Quality.NOT_STATED: "Not stated or not known",
-    Quality.INVALID: "Invalid",
-    Quality.MISSING: "Missing",
-}
+class Quality(LabelledCode):
+    VALID = "valid", "Valid"
+    # a national "not stated" or "not known" code: allowed, but worth asking again
+    NOT_STATED = "not_stated", "Not stated or not known"
+    INVALID = "invalid", "Invalid"
+    MISSING = "missing", "Missing"
 
 
 def _coded(column, valid: Sequence[str], not_stated: Sequence[str] = ()) -> ColumnElement:
@@ -700,7 +693,7 @@ def build_return(session: Session, user: User, month: ReturnMonth) -> NationalRe
 QUALITY_COLUMNS = (
     ExportColumn("table", "Table", TEXT), ExportColumn("field", "Field", TEXT), ExportColumn("title", "Check", TEXT),
     ExportColumn("rule", "Valid when", TEXT), ExportColumn("records", "Records", NUMBER),
-    *(ExportColumn(quality.value, label, NUMBER) for quality, label in QUALITY_LABELS.items()),
+    *(ExportColumn(quality.value, quality.label, NUMBER) for quality in Quality),
     ExportColumn("share_valid", "Valid (%)", NUMBER), ExportColumn("fix", "How to fix", TEXT),
 )
 

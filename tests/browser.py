@@ -337,6 +337,29 @@ GRID_HEADER_HEIGHT = 35
 GRID_MARKER_X = 16  # the middle of the row-marker column (its box)
 
 
+def chart_under_heading(page, heading: str):
+    """The first Vega chart in the bordered panel headed `heading`."""
+    title = page.get_by_role("heading", name=heading, exact=True)
+    return page.locator('[data-testid="stVerticalBlock"]', has=title).last.locator(
+        '[data-testid="stVegaLiteChart"]').first
+
+
+def drawn_rect_marks(chart) -> list[dict]:
+    """A chart's bars or cells as drawn: each one's aria-label read into fields ("Title: value; …", what a
+    screen reader hears), its box and its computed fill."""
+    chart.scroll_into_view_if_needed()
+    marks = chart.locator("g.mark-rect.role-mark > path")
+    marks.first.wait_for(state="attached")
+    drawn = marks.evaluate_all("""paths => paths.map(path => {
+        const box = path.getBoundingClientRect();
+        return {label: path.getAttribute('aria-label') || '', x: box.x, y: box.y, width: box.width,
+                height: box.height, fill: getComputedStyle(path).fill};
+    })""")
+    for mark in drawn:
+        mark["fields"] = dict(part.split(": ", 1) for part in mark["label"].split("; ") if ": " in part)
+    return drawn
+
+
 def grid(page, table: int = 0):
     """The `table`-th live st.dataframe on the page (0 is the first)."""
     return page.locator(f'{LIVE_ELEMENT} [data-testid="stDataFrame"]').nth(table)

@@ -25,7 +25,16 @@ from sqlmodel import select
 from models import Activity, AuditEvent, OnwardReferral, Person, Request, Screening, ScreeningVulnerability
 from services import caseload, clock, db
 from services.caseload import CaseloadFilters
-from tests.browser import LIVE_ELEMENT, browser, idle, live_app, page, sign_in  # noqa: F401
+from tests.browser import (  # noqa: F401
+    LIVE_ELEMENT,
+    browser,
+    chart_under_heading,
+    drawn_rect_marks,
+    idle,
+    live_app,
+    page,
+    sign_in,
+)
 from ui import charts
 
 pytestmark = pytest.mark.browser
@@ -190,22 +199,11 @@ def panel(page, key: str):  # noqa: F811
 
 def drawn_marks(page, key: str) -> list[dict]:  # noqa: F811
     """The chart's bars or cells as drawn: each one's aria-label parsed, its box and computed fill."""
-    chart = panel(page, key).locator('[data-testid="stVegaLiteChart"]').first
-    chart.scroll_into_view_if_needed()
-    marks = chart.locator("g.mark-rect.role-mark > path")
-    marks.first.wait_for(state="attached")
-    drawn = marks.evaluate_all("""paths => paths.map(path => {
-        const box = path.getBoundingClientRect();
-        return {label: path.getAttribute('aria-label') || '', x: box.x, y: box.y, width: box.width,
-                height: box.height, fill: getComputedStyle(path).fill};
-    })""")
-    for mark in drawn:
-        mark["fields"] = dict(part.split(": ", 1) for part in mark["label"].split("; ") if ": " in part)
-    return drawn
+    return drawn_rect_marks(chart_under_heading(page, caseload.MEASURES[key].title))
 
 
 def axis_labels(page, key: str) -> list[str]:  # noqa: F811
-    chart = panel(page, key).locator('[data-testid="stVegaLiteChart"]').first
+    chart = chart_under_heading(page, caseload.MEASURES[key].title)
     return chart.locator("g.role-axis-label text").evaluate_all("texts => texts.map(text => text.textContent)")
 
 

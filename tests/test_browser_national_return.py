@@ -33,8 +33,10 @@ from services.national_return import CHECKS, CHECKS_BY_KEY, RETURN_NAME, ReturnM
 from tests.browser import (  # noqa: F401
     LIVE_ELEMENT,
     browser,
+    chart_under_heading,
     choose,
     choose_row,
+    drawn_rect_marks,
     grid,
     grid_row_number,
     grid_rows,
@@ -311,25 +313,12 @@ def test_the_csv_zip_download_holds_one_file_per_table_and_is_audited_once_per_f
 
 
 def heatmap(page):  # noqa: F811
-    heading = page.get_by_role("heading", name=HEATMAP_HEADING, exact=True)
-    panel = page.locator('[data-testid="stVerticalBlock"]', has=heading).last
-    return panel.locator('[data-testid="stVegaLiteChart"]').first
+    return chart_under_heading(page, HEATMAP_HEADING)
 
 
 def heatmap_cells(page) -> list[dict]:  # noqa: F811
     """The heatmap's cells as drawn: each one's aria-label read into fields, and its box."""
-    chart = heatmap(page)
-    chart.scroll_into_view_if_needed()
-    cells = chart.locator("g.mark-rect.role-mark > path")
-    cells.first.wait_for(state="attached")
-    drawn = cells.evaluate_all("""paths => paths.map(path => {
-        const box = path.getBoundingClientRect();
-        return {label: path.getAttribute('aria-label') || '', x: box.x, y: box.y, width: box.width,
-                height: box.height};
-    })""")
-    for cell in drawn:
-        cell["fields"] = dict(part.split(": ", 1) for part in cell["label"].split("; ") if ": " in part)
-    return drawn
+    return drawn_rect_marks(heatmap(page))
 
 
 def open_caseload(page, live_app) -> None:  # noqa: F811

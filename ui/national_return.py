@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from models import User
 from services import db, export, national_return
 from services.errors import InputErrors
-from services.national_return import QUALITY_LABELS, Quality, RecordToFix, ReturnMonth
+from services.national_return import Quality, RecordToFix, ReturnMonth
 from services.permissions import Permission, has_permission
 from ui import charts
 
@@ -33,7 +33,7 @@ def quality_table(lines: list[national_return.QualityLine], key: str) -> nationa
     rows = national_return.quality_rows(lines)
     frame = pd.DataFrame([{
         "Check": row["title"], "Table": row["table"], "Field": row["field"], "Records": row["records"],
-        **{QUALITY_LABELS[quality]: row[quality.value] for quality in Quality},
+        **{quality.label: row[quality.value] for quality in Quality},
         "Valid (%)": row["share_valid"],
     } for row in rows])
     colours = [RAG_BACKGROUNDS[row["rag"]] for row in rows]
@@ -67,7 +67,7 @@ def records_to_fix(engine: Engine, user: User, month: ReturnMonth, check: nation
 def record_label(record: RecordToFix) -> str:
     words = {"person": f"Person {record.record_id}", "request": f"Request {record.reference}",
              "screening": f"Screening {record.record_id}" + (f" of {record.reference}" if record.reference else "")}
-    return f"{words[record.kind]}: {QUALITY_LABELS[record.quality].lower()}"
+    return f"{words[record.kind]}: {record.quality.label.lower()}"
 
 
 def export_tab(engine: Engine, user: User) -> None:
