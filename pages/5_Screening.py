@@ -136,10 +136,13 @@ def section(number: int, name: str, draw, *, button: str | None = None, submit=N
         # A create's button is named by its submission token: a second click queued during the save
         # (Streamlit keys a button by its label) must not press the fresh, empty form.
         token = f".{submission_token(DRAFT)}" if submit is not None else ""
-        if st.button(label, key=k(f"{name}{token}.save")):
+        # The notice beside its button, not under it: a button clicked at the foot of the window would
+        # leave a notice drawn below it out of sight.
+        button_column, notice_column = st.columns([1, 2], vertical_alignment="center")
+        if button_column.button(label, key=k(f"{name}{token}.save")):
             (submit or save)(name, messages, data)
         if notice := done_at(k("notice"), name):
-            st.success(notice, icon=":material/check_circle:")
+            notice_column.success(notice, icon=":material/check_circle:")
 
 
 def field(messages: FieldMessages, name: str, widget="text", label=None, error=None, **options) -> None:
