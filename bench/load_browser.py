@@ -19,9 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from google.protobuf.message import DecodeError
 from playwright.async_api import Error as PlaywrightError
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.load import (
     INTERACTION_TIMEOUT,
@@ -42,6 +40,8 @@ from tests.browser import (
     GRID_ROW_HEIGHT,
     IDLE,
     LIVE_ELEMENT,
+    WHOLE_RUN_DONE,
+    finished_run,
 )
 
 ERROR_BOXES = """() => [...document.querySelectorAll(
@@ -66,14 +66,7 @@ class BrowserPerson(Person):
     def _frame(self, payload) -> None:
         # Whole script runs this tab has seen finish (as tests/browser.py counts them): a run stopped
         # early for a rerun and the idle guard's fragment runs are left out.
-        if not isinstance(payload, bytes):
-            return
-        try:
-            message = ForwardMsg.FromString(payload)
-        except DecodeError:
-            return
-        if message.WhichOneof("type") == "script_finished" and message.script_finished in (
-                ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
+        if finished_run(payload) in WHOLE_RUN_DONE:
             self.runs += 1
             self.run_seen.set()
 

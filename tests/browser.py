@@ -163,24 +163,28 @@ def browser(live_app):
 # running and back within one browser render, leaving no trace in the page.)
 _RUNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _FRAGMENT_RUNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_WHOLE_RUN_DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+WHOLE_RUN_DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+
+
+def finished_run(payload) -> int | None:
+    """The script_finished status a websocket frame from the server carries; None for any other frame."""
+    if not isinstance(payload, bytes):
+        return None
+    try:
+        message = ForwardMsg.FromString(payload)
+    except DecodeError:
+        return None
+    return message.script_finished if message.WhichOneof("type") == "script_finished" else None
 
 
 def _count_runs(tab) -> None:
     _RUNS[tab] = _FRAGMENT_RUNS[tab] = 0
 
     def on_frame(payload) -> None:
-        if not isinstance(payload, bytes):
-            return
-        try:
-            message = ForwardMsg.FromString(payload)
-        except DecodeError:
-            return
-        if message.WhichOneof("type") != "script_finished":
-            return
-        if message.script_finished in _WHOLE_RUN_DONE:
+        status = finished_run(payload)
+        if status in WHOLE_RUN_DONE:
             _RUNS[tab] = _RUNS.get(tab, 0) + 1
-        elif message.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+        elif status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
             _FRAGMENT_RUNS[tab] = _FRAGMENT_RUNS.get(tab, 0) + 1
 
     tab.on("websocket", lambda websocket: websocket.on("framereceived", on_frame))
