@@ -18,10 +18,11 @@ Several app processes may share one PostgreSQL: nothing here keeps data between 
 what one process writes, every other reads at its next operation.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -30,6 +31,8 @@ from sqlmodel import Session
 
 from services.config import ConfigError, ConnectionSettings, connection_settings, load_config
 from services.errors import PermissionDenied
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "ldhub_write"
@@ -168,6 +171,22 @@ def writing(engine: Engine | None = None):
 def reading(engine: Engine | None = None):
     """A session that only reads; whatever it might have changed is rolled back."""
     return _session(engine, writing=False)
+
+
+def read_once(session: Session, key: object, read: Callable[[], T]) -> T:
+    """`read()`, kept for the rest of a reading session under `key`.
+
+    A click runs a few short reading sessions, and within one the same thing (the settings) was
+    asked for several times, one query each. A reading session changes nothing and lives for one
+    operation, so its first answer holds for the rest of it; a writing session (or one not made
+    here) reads afresh, as it may have changed the rows since.
+    """
+    if session.info.get("writing") is not False:
+        return read()
+    kept = session.info.setdefault("read_once", {})
+    if key not in kept:
+        kept[key] = read()
+    return kept[key]
 
 
 def require_writing(session: Session) -> None:

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from models import Setting
 from models.codes import Urgency
+from services import db
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,17 @@ DEFINITIONS: dict[str, SettingDefinition] = {
 }
 
 
+def _stored(session: Session, key: str) -> str | None:
+    """The stored text of a setting; a reading session reads them all in one query, once."""
+    every = db.read_once(session, "settings", lambda: dict(session.exec(select(Setting.key, Setting.value)).all()))
+    return every.get(key)
+
+
 def get_int(session: Session, key: str) -> int:
     """The setting's value, within its range whatever is stored (a value saved under an older,
     wider range — an idle time-out of a day — counts as its new maximum)."""
     definition = DEFINITIONS[key]
-    stored = session.exec(select(Setting.value).where(Setting.key == key)).first()
+    stored = _stored(session, key)
     if stored is None:
         return definition.default
     try:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
-from models import SignedInSession, User
+from models import SignedInSession, Team, User
 from services import accounts, audit, clock, db, settings
 from services.accounts import SignedIn
 
@@ -84,12 +84,16 @@ def _valid_user(session: Session, row: SignedInSession, last_activity: datetime,
 
 @dataclass(frozen=True)
 class Check:
-    """The answer for one click: the user (None: sign in again) and what to write down, if anything."""
+    """The answer for one click: the user (None: sign in again) and what to write down, if anything.
+
+    With a user, also the name of their team, which the page around it shows (read in the same
+    transaction)."""
 
     user: User | None
     row_id: int | None = None
     touch: bool = False  # the session is alive and its last recorded click is a minute old or more
     ended: bool = False  # the session row is spent (time-out, lifetime, account change): delete it
+    team_name: str = ""
 
 
 def check(session: Session, token: str | None, last_activity: datetime | None) -> Check:
@@ -105,7 +109,8 @@ def check(session: Session, token: str | None, last_activity: datetime | None) -
     user = _valid_user(session, row, last_activity or row.last_active_at, now)
     if user is None:
         return Check(None, row.id, ended=True)
-    return Check(user, row.id, touch=now - row.last_active_at >= TOUCH_EVERY)
+    team = session.get(Team, user.team_id)
+    return Check(user, row.id, touch=now - row.last_active_at >= TOUCH_EVERY, team_name=team.name if team else "")
 
 
 def note(session: Session, found: Check) -> None:

@@ -6,6 +6,7 @@ On SQLite and PostgreSQL; the clock is moved by hand.
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import func, select
 
 from models import AuditEvent, Setting, SignedInSession, User
@@ -151,3 +152,32 @@ def test_a_forced_password_change_keeps_this_tab_signed_in_and_ends_the_others(a
     assert test.title[0].value == "My work"  # still signed in, in this tab
     assert click(sqlite_engine, other_tab) is None  # the other tab is signed out
     assert click(sqlite_engine, test.session_state["session_token"]).id == sqlite_staff.practitioner.id
+
+
+def test_a_click_is_checked_in_one_transaction_that_also_names_the_team(engine, staff, now):
+    """The guard's whole check at a click: the session, the account, the settings it needs and the
+    team's name for the sidebar, read in one transaction with the settings read once, not once each."""
+    token = start(engine, staff.practitioner)
+    statements = []
+    with db.reading(engine) as session:
+        event.listen(session.connection(), "before_cursor_execute", lambda *arguments: statements.append(arguments[2]))
+        found = sign_in_sessions.check(session, token, START)
+    assert found.user.id == staff.practitioner.id and found.team_name == staff.team.name
+    setting_reads = [text for text in statements if "FROM setting" in text]
+    assert len(setting_reads) == 1, setting_reads  # idle time-out (twice) and lifetime: one query
+
+
+def test_a_reading_session_reads_the_settings_once_and_a_writing_one_sees_its_own_change(engine, staff):
+    with db.writing(engine) as session:
+        row = Setting(key="idle_timeout_minutes", value="15")
+        session.add(row)
+        session.flush()
+        assert settings.get_int(session, "idle_timeout_minutes") == 15  # a writer reads afresh
+        row.value = "20"
+        session.flush()
+        assert settings.get_int(session, "idle_timeout_minutes") == 20
+    with db.reading(engine) as session:
+        assert settings.get_int(session, "idle_timeout_minutes") == 20
+        assert settings.get_int(session, "session_lifetime_hours") == 12  # not stored: the default
+    with db.reading(engine) as session:  # the next operation reads what was committed since
+        assert settings.get_int(session, "idle_timeout_minutes") == 20

@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from streamlit.errors import StreamlitAuthError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from models import Team, User
+from models import User
 from services import accounts, audit, clock, db, settings, sign_in_sessions
 from services.config import load_config
 from services.errors import InputErrors, SignInRefused
@@ -99,7 +99,8 @@ def require(permission: Permission, *, title: str) -> User:
     if load_config().demo:
         st.warning(DEMO_NOTICE, icon=":material/science:")
     engine = app_engine()
-    user = _current_user(engine)
+    found = _current_user(engine)
+    user = found.user
     if user is None:
         _tell_the_tab()
         if not st.session_state.get(TAB_ASKED):
@@ -112,7 +113,7 @@ def require(permission: Permission, *, title: str) -> User:
     if user.must_change_password:
         _change_password_form(engine, user)
         st.stop()
-    nav.draw_sidebar(user, _team_name(engine, user), on_sign_out=sign_out)
+    nav.draw_sidebar(user, found.team_name, on_sign_out=sign_out)
     show_pending_toast()  # a save's toast, drawn after its rerun (ui/editing.py)
     if not has_permission(user, permission):
         _record_refusal(engine, user, title)
@@ -187,11 +188,12 @@ def _show_typing_kept_through_an_outage() -> None:
 # --- Who is signed in -------------------------------------------------------------------------
 
 
-def _current_user(engine: Engine) -> User | None:
-    """The user this tab is signed in as, checked on the server at every click (or None)."""
+def _current_user(engine: Engine) -> sign_in_sessions.Check:
+    """The user this tab is signed in as (None when there is none), checked on the server at every
+    click, with their team's name and the idle time-out: one reading transaction for the guard."""
     token = st.session_state.get(SESSION_TOKEN)
     if token is None and not (_resume(engine) or _single_sign_on(engine)):
-        return None
+        return sign_in_sessions.Check(None)
     with db.reading(engine) as session:
         found = sign_in_sessions.check(session, st.session_state[SESSION_TOKEN], st.session_state.get(LAST_ACTIVITY))
     if found.touch or found.ended:
@@ -199,9 +201,9 @@ def _current_user(engine: Engine) -> User | None:
             sign_in_sessions.note(session, found)
     if found.user is None:
         _end_this_tab("You have been signed out. Please sign in again.")
-        return None
+        return found
     st.session_state[LAST_ACTIVITY] = clock.now()
-    return found.user
+    return found
 
 
 def _start_session(session, signed_in: accounts.SignedIn) -> None:
@@ -335,12 +337,6 @@ def _single_sign_on(engine: Engine) -> bool:
     st.session_state.pop(SSO_REFUSED, None)
     st.session_state.pop(SSO_MESSAGE, None)
     return True
-
-
-def _team_name(engine: Engine, user: User) -> str:
-    with db.reading(engine) as session:
-        team = session.get(Team, user.team_id)
-    return team.name if team else ""
 
 
 def _show_notice() -> None:
