@@ -21,7 +21,7 @@ from sqlmodel import func, select
 
 from models import Activity, CodeItem, Person, Request, Setting, Site
 from services import clock, db, matching, settings
-from tests.browser import browser, choose, field, idle, live_app, page, sign_in, slow_saves  # noqa: F401
+from tests.browser import browser, choose, field, idle, live_app, page, rerun, sign_in, slow_saves  # noqa: F401
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -139,7 +139,9 @@ def _open_service_settings_tab(page, live_app, tab: str) -> None:  # noqa: F811
 
 def test_a_code_added_with_two_quick_clicks_is_stored_once_and_its_tab_stays_chosen(page, live_app):  # noqa: F811
     _open_service_settings_tab(page, live_app, "Code lists")
-    choose(page, "Code list", "Onward services")
+    # Each list has a form of its own: wait for the chosen list's form, as a person sees it appear, before
+    # typing (text typed into the form being replaced went with it, and the test failed 1 run in 4 or so).
+    rerun(page, lambda: choose(page, "Code list", "Onward services"))
     field(page, "Label").fill("Veterans' breakfast club")
     _click_twice(page, live_app, "Add code")
     page.get_by_text("Code added at the end of the list.").first.wait_for()
